@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""PlexSync's entry point: Stash runs this file for every hook and task.
+
+It routes first and imports later. A hook (one per edited scene, and Stash waits for each) loads
+only the standard-library modules it needs; Plex, pydantic and persist-queue are imported only by
+the tasks that use them. stdout carries exactly one JSON object, logs go to stderr.
+"""
+
+import os
+import sys
+
+# Stash puts this folder first on sys.path; make sure of it when run any other way too.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if not sys.path or os.path.abspath(sys.path[0] or os.curdir) != _HERE:
+    sys.path.insert(0, _HERE)
+
+TASK_MODES = ("process_queue", "sync_recent", "sync_all", "status", "retry_failed", "resync_scene")
+
+
+def _run_stash(raw: bytes) -> int:
+    from stash import protocol
+
+    try:
+        connection, args = protocol.parse_input(raw)
+    except protocol.ProtocolError as exc:
+        protocol.error(str(exc))
+        protocol.emit_result(None, str(exc))
+        return 1
+
+    hook_context = args.get("hookContext")
+    try:
+        if hook_context is not None:
+            return _run_hook(connection, hook_context)
+        mode = args.get("mode")
+        if mode not in TASK_MODES:
+            message = (
+                f"unknown mode {mode!r}: expected a hook or one of {', '.join(TASK_MODES)}"
+                if mode is not None
+                else "args has neither mode nor hookContext; Stash sends one of them"
+            )
+            protocol.error(message)
+            protocol.emit_result(None, message)
+            return 1
+        from worker.tasks import run_task
+
+        output, error = run_task(str(mode), args, connection)
+        if error:
+            protocol.error(error)
+        protocol.emit_result(output, error)
+        return 1 if error else 0
+    except Exception as exc:  # last resort: Stash must still get one JSON object, not a traceback
+        import traceback
+
+        for line in traceback.format_exc().splitlines():
+            protocol.debug(line)
+        message = f"PlexSync failed unexpectedly: {type(exc).__name__}: {exc}"
+        protocol.error(message)
+        protocol.emit_result(None, message)
+        return 1
+
+
+def _run_hook(connection: dict, hook_context: object) -> int:
+    from stash import protocol
+
+    if not isinstance(hook_context, dict):
+        message = f"hookContext is a {type(hook_context).__name__}, expected an object"
+        protocol.error(message)
+        protocol.emit_result(None, message)
+        return 1
+    from hooks.handlers import handle_hook
+    from sync.db import DatabaseError, data_dir_for
+
+    try:
+        outcome = handle_hook(connection, hook_context, data_dir_for(connection))
+    except (DatabaseError, OSError) as exc:
+        message = (
+            f"PlexSync could not record this edit: {exc}. Run the task 'Sync recent changes' "
+            "once the problem is fixed to catch up."
+        )
+        protocol.error(message)
+        protocol.emit_result(None, message)
+        return 1
+    if outcome.action == "queued":
+        protocol.info(f"scene(s) {', '.join(map(str, outcome.scene_ids[:20]))}: {outcome.reason}")
+    else:
+        protocol.debug(f"hook {hook_context.get('type')}: {outcome.reason}")
+    protocol.emit_result(outcome.as_output(), None)
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) > 1 or sys.stdin is None or sys.stdin.isatty():
+        from worker.cli import main as cli_main
+
+        return cli_main(sys.argv[1:])
+    return _run_stash(sys.stdin.buffer.read())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

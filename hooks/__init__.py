@@ -1,0 +1,1 @@
+"""Stash hook handling: decide in milliseconds whether an edit concerns Plex, and queue it."""

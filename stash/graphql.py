@@ -1,0 +1,125 @@
+"""A small GraphQL client for Stash, on http.client only.
+
+The hook runs once per edited scene and Stash waits for it, so this module must import almost
+nothing: no requests, no urllib.request. The worker uses the same client, so there is one place
+that knows how to reach Stash (host mapping, session cookie, timeouts, error wording).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+from urllib.parse import urlsplit
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class StashError(Exception):
+    """Stash answered with an error, or its GraphQL reply made no sense."""
+
+
+class StashUnavailable(StashError):
+    """Stash could not be reached in time (down, restarting, or too slow)."""
+
+
+def _host(connection: dict) -> str:
+    host = connection.get("Host") or ""
+    # Stash listens on 0.0.0.0 by default and passes that through; it means "this machine".
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        return "127.0.0.1"
+    return str(host)
+
+
+class StashClient:
+    """Sends GraphQL to the Stash that started this process, as the user who triggered it."""
+
+    def __init__(self, server_connection: dict, *, timeout: float = 10.0) -> None:
+        self.scheme = str(server_connection.get("Scheme") or "http").lower()
+        self.host = _host(server_connection)
+        try:
+            self.port = int(server_connection.get("Port") or (443 if self.scheme == "https" else 9999))
+        except (TypeError, ValueError):
+            raise StashError(f"server_connection.Port is not a number: {server_connection.get('Port')!r}") from None
+        cookie = server_connection.get("SessionCookie") or {}
+        self.session = cookie.get("Value") if isinstance(cookie, dict) else None
+        self.timeout = timeout
+        self.base_url = f"{self.scheme}://{self._netloc()}"
+
+    def _netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.session:
+            headers["Cookie"] = f"session={self.session}"
+        return headers
+
+    def _connection(self, host: str, port: int, scheme: str, timeout: float) -> http.client.HTTPConnection:
+        if scheme == "https":
+            # Traffic to Stash on this same machine never leaves it; Stash's own certificate is
+            # often self-signed, so verification is only enforced for remote hosts.
+            context = ssl.create_default_context()
+            if host in _LOOPBACK:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def execute(self, query: str, variables: dict | None = None, *, timeout: float | None = None) -> dict:
+        """Run one GraphQL document and return its ``data``."""
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        headers = self._headers()
+        headers["Content-Type"] = "application/json"
+        status, payload = self._request("POST", f"{self.base_url}/graphql", body, headers, timeout)
+        if status >= 500:
+            raise StashUnavailable(f"Stash answered HTTP {status} at {self.base_url}/graphql")
+        if status in (401, 403):
+            raise StashError(
+                f"Stash refused the plugin's session (HTTP {status}); re-run the task from Stash"
+            )
+        try:
+            reply = json.loads(payload)
+        except ValueError:
+            raise StashError(f"Stash answered HTTP {status} with a body that is not JSON") from None
+        errors = reply.get("errors") if isinstance(reply, dict) else None
+        if errors:
+            messages = "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict))
+            raise StashError(f"Stash GraphQL error: {messages or errors}")
+        if status != 200 or not isinstance(reply, dict) or not isinstance(reply.get("data"), dict):
+            raise StashError(f"Stash answered HTTP {status} without data")
+        return reply["data"]
+
+    def fetch_bytes(self, url: str, *, timeout: float | None = None, limit: int = 50 * 1024 * 1024) -> bytes:
+        """Download a Stash URL (a screenshot) with the session's credentials."""
+        status, payload = self._request("GET", url, None, self._headers(), timeout, limit=limit)
+        if status != 200:
+            raise StashError(f"Stash answered HTTP {status} for {urlsplit(url).path}")
+        return payload
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout: float | None,
+        *,
+        limit: int = 200 * 1024 * 1024,
+    ) -> tuple[int, bytes]:
+        parts = urlsplit(url)
+        # Screenshot URLs carry Stash's external host; the plugin always talks to Stash directly.
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn = self._connection(self.host, self.port, self.scheme, timeout or self.timeout)
+        try:
+            conn.request(method, path or "/", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read(limit + 1)
+            if len(payload) > limit:
+                raise StashError(f"Stash's answer for {parts.path} is larger than {limit} bytes")
+            return response.status, payload
+        except (OSError, http.client.HTTPException) as exc:
+            raise StashUnavailable(f"cannot reach Stash at {self.base_url}: {exc}") from None
+        finally:
+            conn.close()

@@ -1,0 +1,135 @@
+"""Per-scene record of the last successful sync to Plex (the ``sync_state`` table).
+
+It answers "is this scene's latest Stash edit already in Plex?" and remembers the Plex item the
+scene was written to. Each thread gets its own SQLite connection (a connection shared across
+threads serialises them and breaks under concurrent use), and every process sees the same rows
+through WAL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import namedtuple
+
+from sync import db
+from sync.timestamps import parse_instant
+
+# A namedtuple, not a dataclass: the hook imports this module, and dataclasses pulls in inspect.
+SyncRecord = namedtuple(
+    "SyncRecord",
+    "scene_id last_synced_at status plex_item_key stash_updated_at stash_updated_ts"
+    " fetched_at payload_hash poster_hash",
+)
+
+
+class SyncState:
+    """Sync records in the plugin database at ``db_path``."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = str(db_path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._conn()  # fail early, with a clear error, if the file cannot be used
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise db.DatabaseError("SyncState is closed")
+            conn = db.connect(self.db_path)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for callers that combine sync state with the inbox."""
+        return self._conn()
+
+    def update_success(
+        self,
+        scene_id: int,
+        plex_item_key: str,
+        stash_updated_at: str | None = None,
+        *,
+        fetched_at: float | None = None,
+        payload_hash: str | None = None,
+        poster_hash: str | None = None,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        """Record that the scene, as Stash had it at ``stash_updated_at``, is now in Plex.
+
+        ``stash_updated_at`` is the Stash timestamp of the data that was written, not the time
+        the job was queued; ``fetched_at`` is when that data was read (see sync.detector).
+        Pass ``conn`` to make this part of a caller's transaction.
+        """
+        now = time.time()
+        params = (
+            int(scene_id),
+            now,
+            str(plex_item_key) if plex_item_key is not None else None,
+            now,
+            stash_updated_at,
+            parse_instant(stash_updated_at),
+            fetched_at if fetched_at is not None else now,
+            payload_hash,
+            poster_hash,
+        )
+        sql = (
+            "INSERT INTO sync_state (scene_id, last_synced_at, last_sync_status, plex_item_key,"
+            " updated_at, stash_updated_at, stash_updated_ts, fetched_at, payload_hash, poster_hash)"
+            " VALUES (?, ?, 'success', ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(scene_id) DO UPDATE SET last_synced_at=excluded.last_synced_at,"
+            " last_sync_status='success', plex_item_key=excluded.plex_item_key,"
+            " updated_at=excluded.updated_at, stash_updated_at=excluded.stash_updated_at,"
+            " stash_updated_ts=excluded.stash_updated_ts, fetched_at=excluded.fetched_at,"
+            " payload_hash=excluded.payload_hash, poster_hash=excluded.poster_hash"
+        )
+        if conn is not None:
+            conn.execute(sql, params)
+        else:
+            target = self._conn()
+            db.with_retry(lambda: target.execute(sql, params))
+
+    def get_last_synced_at(self, scene_id: int) -> float | None:
+        """When the scene was last synced successfully (epoch seconds), or None."""
+        row = self._conn().execute(
+            "SELECT last_synced_at FROM sync_state WHERE scene_id = ? AND last_sync_status = ?",
+            (int(scene_id), "success"),
+        ).fetchone()
+        return row[0] if row else None
+
+    def get(self, scene_id: int) -> SyncRecord | None:
+        row = self._conn().execute(
+            "SELECT scene_id, last_synced_at, last_sync_status, plex_item_key, stash_updated_at,"
+            " stash_updated_ts, fetched_at, payload_hash, poster_hash"
+            " FROM sync_state WHERE scene_id = ?",
+            (int(scene_id),),
+        ).fetchone()
+        return SyncRecord(*row) if row else None
+
+    def forget(self, scene_id: int, *, conn: sqlite3.Connection | None = None) -> None:
+        """Drop the record (scene deleted in Stash, or a binding that no longer holds)."""
+        target = conn or self._conn()
+        target.execute("DELETE FROM sync_state WHERE scene_id = ?", (int(scene_id),))
+
+    def count(self) -> int:
+        return self._conn().execute(
+            "SELECT count(*) FROM sync_state WHERE last_sync_status = 'success'"
+        ).fetchone()[0]
+
+    def scene_ids(self) -> list[int]:
+        return [r[0] for r in self._conn().execute("SELECT scene_id FROM sync_state")]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()

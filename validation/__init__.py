@@ -1,0 +1,1 @@
+"""Checking what users and Stash give PlexSync: settings, text, dates."""

@@ -1,0 +1,117 @@
+"""PlexSync's settings as a validated model.
+
+Stash stores plugin settings without defaults or types beyond STRING/BOOLEAN/NUMBER, and a user
+can type anything into them. The model turns them into values the worker can trust, and every
+rejection names the setting and how to fix it. Messages never contain the token's value.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from plex.pathmap import PathMap
+from stash import protocol
+
+
+class PlexSyncConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+    plex_url: str = Field(description="Plex server URL with scheme, e.g. http://192.168.1.10:32400")
+    plex_token: str = Field(description="X-Plex-Token used for every Plex request", repr=False)
+    plex_library: str = Field(
+        default="",
+        description="Comma-separated Plex library titles; empty means every movie library",
+    )
+    path_map: str = Field(
+        default="",
+        description="Rules 'STASH_PREFIX => PLEX_PREFIX' separated by ';'; empty = same paths",
+    )
+    strict_matching: bool = Field(
+        default=True,
+        description="Skip sync on low-confidence matches (safer). False = sync anyway with warning logged.",
+    )
+    preserve_plex_edits: bool = Field(
+        default=False,
+        description="Preserve manual Plex edits. True = only update empty fields, False = Stash always wins.",
+    )
+    tls_verify: bool = Field(
+        default=True,
+        description="Verify the Plex server's TLS certificate for https URLs",
+    )
+
+    @field_validator("plex_url", mode="before")
+    @classmethod
+    def validate_url(cls, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("is empty; set it to your Plex address, e.g. http://192.168.1.10:32400")
+        text = value.strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"{text!r} has no http:// or https:// scheme; write it as http://{text.split('://')[-1]}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query string (put the token in plex_token)")
+        return text.rstrip("/")
+
+    @field_validator("plex_token", mode="before")
+    @classmethod
+    def validate_token(cls, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                "is empty; paste your X-Plex-Token (README: Getting your Plex token)"
+            )
+        token = value.strip()
+        if any(ch.isspace() for ch in token):
+            raise ValueError("contains spaces; paste the token alone, without spaces or quotes")
+        protocol.register_secret(token)
+        return token
+
+    @field_validator("plex_library", "path_map", mode="before")
+    @classmethod
+    def validate_text(cls, value: object) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        return value.strip()
+
+    @field_validator("path_map")
+    @classmethod
+    def validate_path_map(cls, value: str) -> str:
+        PathMap.parse(value)  # raises ValueError naming the bad rule
+        return value
+
+    @field_validator("strict_matching", "preserve_plex_edits", "tls_verify", mode="before")
+    @classmethod
+    def validate_bool_flags(cls, value: object) -> bool:
+        """Only real booleans: a truthy string like "false" must not switch a flag on."""
+        if not isinstance(value, bool):
+            raise ValueError(
+                f"must be on or off (a boolean), got {type(value).__name__}; "
+                "toggle it in Settings → Plugins → PlexSync"
+            )
+        return value
+
+    @property
+    def libraries(self) -> list[str]:
+        return [name.strip() for name in self.plex_library.split(",") if name.strip()]
+
+    @property
+    def path_rules(self) -> PathMap:
+        return PathMap.parse(self.path_map)
+
+    def log_config(self) -> None:
+        """Log every setting in force, the token masked, so a support request shows the setup."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "plex_token":
+                value = f"*** ({len(value)} characters)"
+            protocol.info(f"setting {name} = {value!r}")
+        if self.plex_url.startswith("https") and not self.tls_verify:
+            protocol.warning(
+                "tls_verify is off: the Plex certificate is not checked, so anyone on the path "
+                "could read your token. Turn it on unless you trust this network."
+            )

@@ -1,0 +1,98 @@
+"""The status and retry_failed tasks: what is waiting, what failed and why, what needs review."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from queue.inbox import Inbox
+from stash import protocol
+from sync import db
+from worker.context import TaskContext
+
+RECENT_ERRORS = 10
+
+
+def record_error(conn, scene_id: int | None, message: str, *, keep: int = 200) -> None:
+    """Keep the last errors for the status task; the table is trimmed so it cannot grow."""
+
+    def work(c) -> None:
+        c.execute(
+            "INSERT INTO error_log (at, scene_id, message) VALUES (?, ?, ?)",
+            (time.time(), scene_id, protocol.redact(message)),
+        )
+        c.execute(
+            "DELETE FROM error_log WHERE id <= (SELECT max(id) FROM error_log) - ?", (keep,)
+        )
+
+    db.transaction(conn, work)
+
+
+def collect_status(ctx: TaskContext) -> dict:
+    conn = ctx.conn
+    inbox = Inbox(conn)
+    counts = inbox.counts()
+    errors = [
+        {"at": at, "scene_id": scene_id, "message": message}
+        for at, scene_id, message in conn.execute(
+            "SELECT at, scene_id, message FROM error_log ORDER BY id DESC LIMIT ?", (RECENT_ERRORS,)
+        )
+    ]
+    review = []
+    for entry in inbox.entries("review"):
+        detail = json.loads(entry.detail) if entry.detail else {}
+        review.append(
+            {
+                "scene_id": entry.scene_id,
+                "reason": entry.last_error,
+                "stash_path": detail.get("stash_path"),
+                "candidates": detail.get("candidates", []),
+            }
+        )
+    failed = [
+        {"scene_id": e.scene_id, "reason": e.last_error, "attempts": e.attempts}
+        for e in inbox.entries("failed")
+    ]
+    return {
+        "pending": counts["pending"],
+        "waiting_retry": counts["waiting_retry"],
+        "in_progress": counts["queued"],
+        "failed": counts["failed"],
+        "needs_review": counts["review"],
+        "synced": ctx.sync_state.count(),
+        "failed_scenes": failed,
+        "needs_review_scenes": review,
+        "last_errors": errors,
+    }
+
+
+def log_status(status: dict) -> None:
+    protocol.info(
+        f"PlexSync status: {status['synced']} synced, {status['pending']} pending"
+        f" ({status['waiting_retry']} waiting to retry), {status['in_progress']} in progress,"
+        f" {status['failed']} failed, {status['needs_review']} need review"
+    )
+    for item in status["failed_scenes"]:
+        protocol.info(f"failed: scene {item['scene_id']}: {item['reason']}")
+    for item in status["needs_review_scenes"]:
+        protocol.info(
+            f"needs review: scene {item['scene_id']} ({item['stash_path']}) matches "
+            f"{len(item['candidates'])} Plex items:"
+        )
+        for candidate in item["candidates"]:
+            protocol.info(f"    candidate: {candidate}")
+    for err in status["last_errors"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(err["at"]))
+        protocol.info(f"recent error {when}: scene {err['scene_id']}: {err['message']}")
+
+
+def run_status(ctx: TaskContext) -> tuple[dict, str | None]:
+    status = collect_status(ctx)
+    log_status(status)
+    return status, None
+
+
+def requeue_failed(ctx: TaskContext) -> int:
+    count = db.transaction(ctx.conn, lambda c: Inbox(c).requeue_parked())
+    protocol.info(f"put {count} failed or needs-review scene(s) back in the queue")
+    return count
