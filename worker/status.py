@@ -72,6 +72,9 @@ def log_status(status: dict) -> None:
         f" ({status['waiting_retry']} waiting to retry), {status['in_progress']} in progress,"
         f" {status['failed']} failed, {status['needs_review']} need review"
     )
+    if "plex" in status:
+        plex = status["plex"]
+        (protocol.info if plex["ok"] else protocol.warning)(f"Plex: {plex['detail']}")
     for item in status["failed_scenes"]:
         protocol.info(f"failed: scene {item['scene_id']}: {item['reason']}")
     for item in status["needs_review_scenes"]:
@@ -86,8 +89,40 @@ def log_status(status: dict) -> None:
         protocol.info(f"recent error {when}: scene {err['scene_id']}: {err['message']}")
 
 
+def check_plex(ctx: TaskContext) -> dict:
+    """Can PlexSync reach Plex with the configured token? One request, through requests.
+
+    Status must answer even when the settings are wrong, so a settings problem is reported
+    here rather than failing the task.
+    """
+    from stash.graphql import StashError
+    from validation.settings import ConfigError
+
+    try:
+        config = ctx.config
+    except (ConfigError, StashError) as exc:
+        return {"ok": False, "detail": str(exc)}
+    import requests
+
+    try:
+        response = requests.get(
+            f"{config.plex_url}/identity",
+            headers={"X-Plex-Token": config.plex_token, "Accept": "application/xml"},
+            timeout=(5, 10),
+            verify=config.tls_verify,
+        )
+    except requests.RequestException as exc:
+        return {"ok": False, "detail": f"cannot reach Plex at {config.plex_url}: {type(exc).__name__}"}
+    if response.status_code == 401:
+        return {"ok": False, "detail": "Plex rejected the token: check the plex_token setting"}
+    if response.status_code != 200:
+        return {"ok": False, "detail": f"Plex answered HTTP {response.status_code}"}
+    return {"ok": True, "detail": f"Plex reachable at {config.plex_url}"}
+
+
 def run_status(ctx: TaskContext) -> tuple[dict, str | None]:
     status = collect_status(ctx)
+    status["plex"] = check_plex(ctx)
     log_status(status)
     return status, None
 

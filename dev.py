@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Set up and run PlexSync's demo or test suite on a fresh machine: `python3 dev.py demo|test`.
+
+Standard library only, so it runs before anything is installed. It creates `.venv` beside this
+file, installs the dependencies from pyproject.toml (the plugin's folders are never installed into
+site-packages: a top-level `queue` package there would collide with the standard library), then
+runs the demo or every check CI runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+# The verification commands of plan 05-01 (../shared/seeds/004_...), run exactly as written.
+SEED_CHECKS = [
+    "python -c \"from sync.state import SyncState; import tempfile, os; db = tempfile.mktemp(suffix='.db'); s = SyncState(db); s.update_success(123, '/library/123'); assert s.get_last_synced_at(123) is not None; assert s.get_last_synced_at(999) is None; s.close(); os.unlink(db); print('SyncState: PASS')\"",
+    "python -c \"from validation.config import PlexSyncConfig; c = PlexSyncConfig(plex_url='http://plex:32400', plex_token='test-token-12345'); assert c.strict_matching == True; assert c.preserve_plex_edits == False; print('Config flags: PASS')\"",
+]
+
+
+def run(cmd: list[str] | str, **kwargs) -> None:
+    shown = cmd if isinstance(cmd, str) else " ".join(str(c) for c in cmd)
+    print(f"+ {shown}", flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True, **kwargs)
+
+
+def setup() -> None:
+    if not PYTHON.exists():
+        run([sys.executable, "-m", "venv", str(VENV)])
+    stamp = VENV / ".installed"
+    if not stamp.exists() or stamp.stat().st_mtime < (ROOT / "pyproject.toml").stat().st_mtime:
+        run([str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ".[test]"])
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
+        stamp.touch()
+
+
+def ensure_chromium() -> None:
+    """The scene-page button is tested in headless Chromium (Debian's package)."""
+    if shutil.which("chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    try:
+        run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null", shell=True)
+    except subprocess.CalledProcessError:
+        print("chromium could not be installed; the browser tests will be skipped", flush=True)
+
+
+def venv_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def demo() -> int:
+    setup()
+    run([str(PYTHON), "scripts/demo.py"], env=venv_env())
+    return 0
+
+
+def test() -> int:
+    setup()
+    if os.name == "posix":
+        ensure_chromium()
+    env = venv_env()
+    run([str(PYTHON), "-m", "ruff", "check", "."], env=env)
+    for check in SEED_CHECKS:
+        run(check, shell=True, env=env)
+    run([str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env)
+    run([str(PYTHON), "bench/smoke.py"], env=env)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    commands = {"demo": demo, "test": test, "setup": lambda: (setup(), 0)[1]}
+    if len(argv) != 1 or argv[0] not in commands:
+        print("usage: python3 dev.py demo | test | setup", file=sys.stderr)
+        return 2
+    try:
+        return commands[argv[0]]()
+    except subprocess.CalledProcessError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return exc.returncode or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
