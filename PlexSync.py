@@ -68,10 +68,10 @@ def _run_hook(connection: dict, hook_context: object) -> int:
         protocol.emit_result(None, message)
         return 1
     from hooks.handlers import handle_hook
-    from sync.db import DatabaseError, data_dir_for
+    from sync.db import DatabaseError, data_dir_path
 
     try:
-        outcome = handle_hook(connection, hook_context, data_dir_for(connection))
+        outcome = handle_hook(connection, hook_context, data_dir_path(connection))
     except (DatabaseError, OSError) as exc:
         message = (
             f"PlexSync could not record this edit: {exc}. Run the task 'Sync recent changes' "

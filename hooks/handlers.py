@@ -6,6 +6,7 @@ Stash to start the drain task when none is pending).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections import namedtuple
@@ -206,7 +207,7 @@ def on_related_update(
     return HookOutcome("queued", f"{len(scenes)} scene(s) carry it", tuple(i for i, _ in scenes), requested)
 
 
-def handle_hook(server_connection: dict, hook_context: dict, data_dir) -> HookOutcome:
+def handle_hook(server_connection: dict, hook_context: dict, data_dir: str) -> HookOutcome:
     """Entry for PlexSync.py: route one hook by its type."""
     hook_type = str(hook_context.get("type") or "")
     try:
@@ -221,7 +222,7 @@ def handle_hook(server_connection: dict, hook_context: dict, data_dir) -> HookOu
     if object_id <= 0:
         return HookOutcome("skipped", "hook has no object id")
     stash = StashClient(server_connection, timeout=HOOK_GRAPHQL_TIMEOUT_S)
-    sync_state = SyncState(str(data_dir / db.DB_NAME))
+    sync_state = SyncState(os.path.join(data_dir, db.DB_NAME))
     conn = sync_state.connection  # one connection for the state check and the enqueue
     try:
         if hook_type == "Scene.Update.Post":

@@ -19,7 +19,6 @@ import os
 import sqlite3
 import time
 from collections import namedtuple
-from pathlib import Path
 
 from sync import db
 
@@ -61,16 +60,16 @@ def _entry(row: tuple) -> InboxEntry:
     return InboxEntry(*values)
 
 
-def database_path(queue_path: str | os.PathLike[str]) -> Path:
+def database_path(queue_path: str | os.PathLike[str]) -> str:
     """Accept the data directory or the database file itself."""
-    path = Path(queue_path)
-    return path / db.DB_NAME if path.is_dir() else path
+    path = os.fspath(queue_path)
+    return os.path.join(path, db.DB_NAME) if os.path.isdir(path) else path
 
 
 def is_scene_in_queue(queue_path: str | os.PathLike[str], scene_id: int) -> bool:
     """Whether the scene already has a pending or in-progress job (an indexed lookup)."""
     path = database_path(queue_path)
-    if not path.exists():
+    if not os.path.exists(path):
         return False
     conn = db.connect(path)
     try:
@@ -175,6 +174,8 @@ class Inbox:
         """Acknowledge the job; a newer edit that arrived meanwhile goes back to pending.
 
         Returns False when a newer generation was waiting (the scene will be processed again).
+        The row keeps its ``force`` flag: a "Sync to Plex" that arrived while this job was in
+        flight must not be dropped (at worst one forced write more than needed).
         """
         gone = self.conn.execute(
             "DELETE FROM inbox WHERE scene_id = ? AND generation = ?",
@@ -183,7 +184,7 @@ class Inbox:
         if gone:
             return True
         self.conn.execute(
-            "UPDATE inbox SET state = 'pending', force = 0 WHERE scene_id = ? AND state = 'queued'",
+            "UPDATE inbox SET state = 'pending' WHERE scene_id = ? AND state = 'queued'",
             (int(scene_id),),
         )
         return False

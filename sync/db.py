@@ -12,10 +12,12 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+# The hook imports this module: `typing` and `pathlib` together cost more than the hook's own
+# work, so neither is imported at run time here.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import TypeVar
 
     T = TypeVar("T")
@@ -78,17 +80,22 @@ class DatabaseError(Exception):
     """The database cannot be used; the message names the file and the way back."""
 
 
-def data_dir_for(server_connection: dict | None) -> Path:
+def data_dir_path(server_connection: dict | None) -> str:
     """``$PLEXSYNC_DATA_DIR`` if set, else ``<PluginDir>/data`` (created on demand)."""
-    override = os.environ.get("PLEXSYNC_DATA_DIR")
-    if override:
-        path = Path(override)
-    else:
+    path = os.environ.get("PLEXSYNC_DATA_DIR")
+    if not path:
         plugin_dir = (server_connection or {}).get("PluginDir")
-        base = Path(plugin_dir) if plugin_dir else Path(__file__).resolve().parent.parent
-        path = base / "data"
-    path.mkdir(parents=True, exist_ok=True)
+        base = plugin_dir or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        path = os.path.join(base, "data")
+    os.makedirs(path, exist_ok=True)
     return path
+
+
+def data_dir_for(server_connection: dict | None) -> Path:
+    """The data directory as a Path, for tasks (the hook uses ``data_dir_path``)."""
+    from pathlib import Path
+
+    return Path(data_dir_path(server_connection))
 
 
 def is_locked_error(exc: BaseException) -> bool:
