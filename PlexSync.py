@@ -67,12 +67,17 @@ def _run_hook(connection: dict, hook_context: object) -> int:
         protocol.error(message)
         protocol.emit_result(None, message)
         return 1
+    import sqlite3
+
     from hooks.handlers import handle_hook
-    from sync.db import DatabaseError, data_dir_path
+    from sync.db import DB_NAME, DatabaseError, data_dir_path, explain
 
     try:
-        outcome = handle_hook(connection, hook_context, data_dir_path(connection))
-    except (DatabaseError, OSError) as exc:
+        data_dir = data_dir_path(connection)
+        outcome = handle_hook(connection, hook_context, data_dir)
+    except (DatabaseError, sqlite3.DatabaseError, OSError) as exc:
+        if isinstance(exc, sqlite3.DatabaseError):
+            exc = explain(exc, os.path.join(data_dir, DB_NAME))
         message = (
             f"PlexSync could not record this edit: {exc}. Run the task 'Sync recent changes' "
             "once the problem is fixed to catch up."

@@ -202,7 +202,9 @@ def on_related_update(
         return HookOutcome("skipped", "Stash unreachable")
     if not scenes:
         return HookOutcome("skipped", "no scenes carry it")
-    wake = enqueue_scenes(conn, scenes, reason=hook_type.split(".")[0].lower())
+    # A rename leaves the scenes' updated_at alone, so the worker's timestamp check would call
+    # them synced: force them (an unchanged one still costs no write, only a read).
+    wake = enqueue_scenes(conn, scenes, reason=hook_type.split(".")[0].lower(), force=True)
     requested = request_drain(conn, stash) if wake else False
     return HookOutcome("queued", f"{len(scenes)} scene(s) carry it", tuple(i for i, _ in scenes), requested)
 

@@ -43,6 +43,10 @@ class StashClient:
             raise StashError(f"server_connection.Port is not a number: {server_connection.get('Port')!r}") from None
         cookie = server_connection.get("SessionCookie") or {}
         self.session = cookie.get("Value") if isinstance(cookie, dict) else None
+        # Stash never sends an ApiKey; the command line (worker/cli.py) puts one here. Stash's
+        # hook-loop protection reads the cookie, so both are sent when both exist.
+        api_key = server_connection.get("ApiKey")
+        self.api_key = str(api_key) if api_key else None
         self.timeout = timeout
         self.base_url = f"{self.scheme}://{self._netloc()}"
 
@@ -54,6 +58,8 @@ class StashClient:
         headers = {"Accept": "application/json"}
         if self.session:
             headers["Cookie"] = f"session={self.session}"
+        if self.api_key:
+            headers["ApiKey"] = self.api_key
         return headers
 
     def _connection(self, host: str, port: int, scheme: str, timeout: float) -> http.client.HTTPConnection:
@@ -76,6 +82,16 @@ class StashClient:
         if status >= 500:
             raise StashUnavailable(f"Stash answered HTTP {status} at {self.base_url}/graphql")
         if status in (401, 403):
+            if self.api_key:
+                raise StashError(
+                    f"Stash refused the API key (HTTP {status}); copy it again from Stash's "
+                    "Settings → Security → API Key"
+                )
+            if not self.session:
+                raise StashError(
+                    f"Stash asks for a login (HTTP {status}); pass its API key (Settings → "
+                    "Security → API Key) with --api-key or STASH_API_KEY"
+                )
             raise StashError(
                 f"Stash refused the plugin's session (HTTP {status}); re-run the task from Stash"
             )

@@ -92,7 +92,7 @@ def parse_input(raw: bytes) -> tuple[dict, dict]:
         )
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ProtocolError(f"stdin is not valid JSON ({exc}); expected Stash's plugin input") from None
     if not isinstance(document, dict):
         raise ProtocolError(

@@ -35,6 +35,16 @@ query PlexSyncFindScene($id: ID!) {
     + _SCENE_FIELDS
 )
 
+# The worker's batched fetch: the scenes of the jobs it is about to process, in one round trip.
+FIND_SCENES_BY_IDS = (
+    """
+query PlexSyncFindScenesByIds($ids: [ID!], $per_page: Int!) {
+  findScenes(ids: $ids, filter: { per_page: $per_page }) { scenes { ...PlexSyncScene } }
+}
+"""
+    + _SCENE_FIELDS
+)
+
 # Late-update detection. Stash compares updated_at as a string in its own zone, so `since` is
 # always a value Stash itself produced (see sync/timestamps.py).
 FIND_SCENES_UPDATED_SINCE = (
@@ -55,6 +65,55 @@ query PlexSyncSceneStamps($page: Int!, $per_page: Int!) {
   findScenes(filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }) {
     count scenes { id updated_at }
   }
+}
+"""
+
+# sync_recent's scene pass: ids and stamps of scenes changed since `since` (a value Stash itself
+# returned, minus an overlap margin, in Stash's own offset: the filter is a string comparison).
+SCENE_STAMPS_SINCE = """
+query PlexSyncSceneStampsSince($since: String!, $page: Int!, $per_page: Int!) {
+  findScenes(
+    scene_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: $page, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count scenes { id updated_at } }
+}
+"""
+
+# Which of these scene ids exist (resync_scene's check, sync_all's confirmation before pruning).
+SCENE_STAMPS_BY_IDS = """
+query PlexSyncSceneStampsByIds($ids: [ID!], $per_page: Int!) {
+  findScenes(ids: $ids, filter: { per_page: $per_page, sort: "id", direction: ASC }) {
+    count scenes { id updated_at }
+  }
+}
+"""
+
+# sync_recent's rename pass: a rename touches no scene row, so the renamed object is found by
+# its own updated_at (same string-comparison rules as scenes).
+PERFORMERS_UPDATED_SINCE = """
+query PlexSyncPerformersSince($since: String!, $page: Int!, $per_page: Int!) {
+  findPerformers(
+    performer_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: $page, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count performers { id name updated_at } }
+}
+"""
+
+TAGS_UPDATED_SINCE = """
+query PlexSyncTagsSince($since: String!, $page: Int!, $per_page: Int!) {
+  findTags(
+    tag_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: $page, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count tags { id name updated_at } }
+}
+"""
+
+STUDIOS_UPDATED_SINCE = """
+query PlexSyncStudiosSince($since: String!, $page: Int!, $per_page: Int!) {
+  findStudios(
+    studio_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: $page, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count studios { id name updated_at } }
 }
 """
 
@@ -108,8 +167,14 @@ mutation PlexSyncRunTask($plugin_id: ID!, $task_name: String!, $description: Str
 ALL_DOCUMENTS: dict[str, str] = {
     "SCENE_UPDATED_AT": SCENE_UPDATED_AT,
     "FIND_SCENE": FIND_SCENE,
+    "FIND_SCENES_BY_IDS": FIND_SCENES_BY_IDS,
     "FIND_SCENES_UPDATED_SINCE": FIND_SCENES_UPDATED_SINCE,
     "FIND_SCENE_STAMPS": FIND_SCENE_STAMPS,
+    "SCENE_STAMPS_SINCE": SCENE_STAMPS_SINCE,
+    "SCENE_STAMPS_BY_IDS": SCENE_STAMPS_BY_IDS,
+    "PERFORMERS_UPDATED_SINCE": PERFORMERS_UPDATED_SINCE,
+    "TAGS_UPDATED_SINCE": TAGS_UPDATED_SINCE,
+    "STUDIOS_UPDATED_SINCE": STUDIOS_UPDATED_SINCE,
     "SCENES_WITH_PERFORMER": SCENES_WITH_PERFORMER,
     "SCENES_WITH_TAG": SCENES_WITH_TAG,
     "SCENES_WITH_STUDIO": SCENES_WITH_STUDIO,

@@ -122,8 +122,31 @@ def with_retry(operation: Callable[[], T], *, deadline_s: float = RETRY_DEADLINE
         delay = min(delay * 2, 0.25)
 
 
+def explain(exc: BaseException, path: str | os.PathLike[str]) -> DatabaseError:
+    """The DatabaseError for an SQLite failure on ``path``: it names the file and the way back."""
+    if isinstance(exc, DatabaseError):
+        return exc
+    if is_locked_error(exc):
+        return DatabaseError(
+            f"the PlexSync database {path} stayed locked by another process for "
+            f"{RETRY_DEADLINE_S:.0f}s; close any tool that has it open and run the task again"
+        )
+    return DatabaseError(
+        f"the PlexSync database {path} is unreadable ({exc}). Stop Stash's PlexSync tasks, "
+        "move the file aside (keep it for a bug report) and run 'Sync all scenes': PlexSync "
+        "rebuilds its state from Stash and Plex"
+    )
+
+
+# Written to the data folder only by drains (plex.index.INDEX_DB, queue.work.WORK_DIR): a new
+# plexsync.db beside them means the old one was deleted, and the edits queued in it are gone.
+_DRAIN_ARTIFACTS = ("plex_index.db", "work")
+LOST_KEY = "database_lost_at"
+
+
 def connect(path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """Open the database in autocommit mode, WAL, FULL sync, with the schema in place."""
+    existed = os.path.exists(path)
     try:
         conn = sqlite3.connect(
             os.fspath(path), timeout=timeout, isolation_level=None, check_same_thread=False
@@ -135,21 +158,36 @@ def connect(path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) ->
         # FULL: a queued edit survives a power cut as well as a crash. Hooks rarely contend
         # (Stash runs a bulk edit's hooks one after another), so the fsync is affordable.
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")  # noqa: S608 - constant
         _ensure_schema(conn)
+        if not existed:
+            _note_if_lost(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        if is_locked_error(exc):
-            raise DatabaseError(
-                f"the PlexSync database {path} stayed locked by another process for "
-                f"{RETRY_DEADLINE_S:.0f}s; close any tool that has it open and run the task again"
-            ) from None
-        raise DatabaseError(
-            f"the PlexSync database {path} is unreadable ({exc}). Stop Stash's PlexSync tasks, "
-            "move the file aside (keep it for a bug report) and run 'Sync all scenes': PlexSync "
-            "rebuilds its state from Stash and Plex"
-        ) from None
+        raise explain(exc, path) from None
     return conn
+
+
+def _note_if_lost(conn: sqlite3.Connection, path: str | os.PathLike[str]) -> None:
+    """A database created where a drain already worked replaces a lost one: say so, once."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if any(os.path.exists(os.path.join(folder, name)) for name in _DRAIN_ARTIFACTS):
+        transaction(conn, lambda c: c.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (LOST_KEY, repr(time.time()))
+        ))
+
+
+def lost_since(conn: sqlite3.Connection) -> float | None:
+    """When a lost database was replaced by an empty one (until 'Sync all scenes' rebuilt it)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (LOST_KEY,)).fetchone()
+    try:
+        return float(row[0]) if row else None
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def forget_lost(conn: sqlite3.Connection) -> None:
+    with_retry(lambda: conn.execute("DELETE FROM meta WHERE key = ?", (LOST_KEY,)))
 
 
 def _ensure_schema(conn: sqlite3.Connection) -> None:

@@ -106,7 +106,8 @@ def check_plex(ctx: TaskContext) -> dict:
 
     try:
         response = requests.get(
-            f"{config.plex_url}/identity",
+            # Not /identity: Plex answers it without a token, so it cannot tell a wrong one.
+            f"{config.plex_url}/",
             headers={"X-Plex-Token": config.plex_token, "Accept": "application/xml"},
             timeout=(5, 10),
             verify=config.tls_verify,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
+from stash import protocol
+from sync import db
 from validation.settings import ConfigError
 from worker.context import TaskContext
 
@@ -62,13 +66,57 @@ HANDLERS: dict[str, Callable[[TaskContext], TaskResult]] = {
 def run_task(mode: str, args: dict, server_connection: dict) -> TaskResult:
     ctx = TaskContext(server_connection, args)
     try:
-        return HANDLERS[mode](ctx)
+        lost = db.lost_since(ctx.conn)
+        output, error = HANDLERS[mode](ctx)
+        if lost is not None:
+            error = _after_lost_database(ctx, mode, lost, error)
+        return output, error
     except ConfigError as exc:
         return None, str(exc)
     except ModuleNotFoundError as exc:
         return None, missing_dependency_message(exc)
+    except (db.DatabaseError, sqlite3.DatabaseError) as exc:
+        return None, str(_explain_database_error(ctx, exc))
     finally:
         ctx.close()
+
+
+def _after_lost_database(ctx: TaskContext, mode: str, lost: float, error: str | None) -> str | None:
+    """Until 'Sync all scenes' has rebuilt a lost database, every task says so."""
+    if mode == "sync_all" and error is None and not ctx.dry_run:
+        db.forget_lost(ctx.conn)
+        protocol.info("PlexSync's state was rebuilt from Stash and Plex after its database was lost")
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lost)) if lost else "an unknown time"
+    message = (
+        f"PlexSync's database {ctx.db_path} went missing (deleted or moved) and was created anew "
+        f"at {when}: edits queued before then are no longer in the queue. Run the task 'Sync all "
+        "scenes' once: it checks every scene against Plex and rebuilds the state (README: "
+        "Troubleshooting)."
+    )
+    protocol.warning(message)
+    return f"{error} {message}" if error else message
+
+
+def _explain_database_error(ctx: TaskContext, exc: BaseException) -> db.DatabaseError:
+    """Name the file that failed: plexsync.db if it fails a check, else the data folder."""
+    if isinstance(exc, db.DatabaseError) or db.is_locked_error(exc):
+        return db.explain(exc, ctx.db_path)
+    try:
+        probe = sqlite3.connect(ctx.db_path, timeout=5)
+        try:
+            healthy = probe.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            probe.close()
+    except sqlite3.Error:
+        healthy = False
+    if not healthy:
+        return db.explain(exc, ctx.db_path)
+    return db.DatabaseError(
+        f"a PlexSync file in {ctx.data_dir} is unreadable ({exc}). Stop Stash's PlexSync tasks, "
+        f"move the folders and files in {ctx.data_dir} other than {db.DB_NAME} aside and run "
+        "the task again: they are rebuilt"
+    )
 
 
 def missing_dependency_message(exc: ModuleNotFoundError) -> str:

@@ -1,0 +1,409 @@
+"""The path index: which Plex item holds which file, for every section PlexSync writes to.
+
+Plex has no "find the item for this file" call, and asking per scene would cost a full listing
+(or a title search that misses) each time. So the drain lists each section once, reading only
+rating keys, types and ``Part@file`` paths from the raw XML (plexapi objects for 50k items take
+~30 s and ~630 MB), and keeps them in SQLite. A scene's match is then an indexed lookup.
+
+The index lives in its own file (``plex_index.db``) so a 50k-row rebuild never holds a lock that
+a Stash hook waits on. A section is listed again only when Plex's ``updatedAt`` for it changed
+(one ``GET /library/sections`` per drain) or, at most once per drain, when a lookup missed
+(Plex may have scanned the file after its section stamp was read).
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import sqlite3
+import time
+from collections import namedtuple
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from plex.client import call
+from plex.errors import PermanentSyncError, PlexSetupError
+from stash import protocol
+
+INDEX_DB = "plex_index.db"
+PAGE_SIZE = 1000
+SCHEMA_VERSION = 2
+# An incremental listing asks for items updated since the newest item stamp seen, minus this
+# margin: item stamps come from Plex's clock, which need not be monotonic across items.
+STAMP_MARGIN_S = 300
+# Incremental listings cannot see removed items; a full listing now and then drops them.
+FULL_RELIST_AFTER_S = 24 * 3600.0
+# Plex section types PlexSync can write, and the listing type that carries the files.
+LISTING_TYPE = {"movie": 1, "show": 4}
+ITEM_TYPES = {"1": "movie", "4": "episode"}
+
+SectionInfo = namedtuple("SectionInfo", "key title type updated_at")
+IndexedPart = namedtuple("IndexedPart", "rating_key section_key item_type file")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sections (
+    key INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    type TEXT NOT NULL,
+    updated_at TEXT,
+    item_stamp INTEGER,
+    listed_at REAL,
+    full_at REAL
+);
+CREATE TABLE IF NOT EXISTS parts (
+    section_key INTEGER NOT NULL,
+    rating_key INTEGER NOT NULL,
+    item_type TEXT NOT NULL,
+    file TEXT NOT NULL,
+    norm TEXT NOT NULL,
+    base TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parts_norm ON parts(norm);
+CREATE INDEX IF NOT EXISTS parts_base ON parts(base);
+CREATE INDEX IF NOT EXISTS parts_section ON parts(section_key);
+"""
+
+
+def is_windows_path(path: str) -> bool:
+    """``C:\\x`` or ``\\\\server\\share``: Plex on Windows, where paths are case-insensitive."""
+    return (len(path) >= 2 and path[1] == ":" and path[0].isalpha()) or path.startswith("\\\\")
+
+
+def normalize_path(path: str) -> str:
+    """The comparison form of a full path: exact on POSIX, case- and slash-folded on Windows."""
+    if is_windows_path(path):
+        return path.replace("/", "\\").lower()
+    return path
+
+
+def basename_key(path: str) -> str:
+    """The lower-cased file name, whichever separator the path uses."""
+    return ntpath.basename(path).lower() if ("\\" in path) else os.path.basename(path).lower()
+
+
+class PlexIndex:
+    """The index database; one instance per process, used by the draining thread."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.path = Path(data_dir) / INDEX_DB
+        self.conn = sqlite3.connect(
+            os.fspath(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        # A cache that can always be rebuilt from Plex: durability after power loss is not
+        # worth an fsync per rebuild.
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            # A cache: an older layout is dropped and rebuilt from Plex, never migrated.
+            self.conn.executescript(
+                "DROP TABLE IF EXISTS parts; DROP TABLE IF EXISTS sections;"
+                f"PRAGMA user_version={SCHEMA_VERSION};"
+            )
+        self.conn.executescript(_SCHEMA)
+        self._sections: list[SectionInfo] = []
+        self._refreshed_on_miss = False
+        self._relisted_full = False
+        self.listing_requests = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- which sections ---------------------------------------------------------------------
+
+    @staticmethod
+    def select_sections(sections: Iterable[Any], libraries: list[str]) -> list[SectionInfo]:
+        """The sections PlexSync writes to: the named ones, else every movie section.
+
+        A named section that Plex does not have, or that is not a movie or TV section, is a
+        setting error: it says which names Plex does have.
+        """
+        available = []
+        for section in sections:
+            stamp = getattr(section, "_data", None)
+            updated = stamp.attrib.get("updatedAt") if stamp is not None else None
+            available.append(SectionInfo(int(section.key), section.title, section.type, updated))
+        if not libraries:
+            chosen = [s for s in available if s.type == "movie"]
+            if not chosen:
+                raise PlexSetupError(
+                    "Plex has no movie library; set plex_library to the library PlexSync should "
+                    f"write to (Plex has: {_titles(available)})"
+                )
+            return chosen
+        chosen = []
+        for name in libraries:
+            matches = [s for s in available if s.title.strip().lower() == name.strip().lower()]
+            if not matches:
+                raise PlexSetupError(
+                    f"plex_library names '{name}', which Plex does not have "
+                    f"(Plex has: {_titles(available)})"
+                )
+            for section in matches:
+                if section.type not in LISTING_TYPE:
+                    raise PlexSetupError(
+                        f"plex_library names '{name}', a {section.type} library; PlexSync writes "
+                        "to movie and TV libraries only"
+                    )
+                if section not in chosen:
+                    chosen.append(section)
+        return chosen
+
+    # -- refreshing -------------------------------------------------------------------------
+
+    def refresh(self, server: Any, libraries: list[str]) -> list[SectionInfo]:
+        """Check the section stamps (one request) and bring every changed section up to date.
+
+        Call once per drain. A section never listed (or not fully listed for a day) is listed in
+        full; a section whose ``updatedAt`` moved gets an incremental listing of the items
+        updated since the stamp seen last time. Returns the sections in use.
+        """
+        library = server.library
+        if "_loadSections" in vars(library):
+            # plexapi caches the section list per server object; a stamp check needs it fresh.
+            library._invalidateCachedProperties()
+        sections = call("listing Plex libraries", library.sections)
+        chosen = self.select_sections(sections, libraries)
+        self._sections = chosen
+        stored = {
+            row[0]: (row[1], row[2], row[3])
+            for row in self.conn.execute(
+                "SELECT key, updated_at, full_at, item_stamp FROM sections WHERE listed_at IS NOT NULL"
+            )
+        }
+        now = time.time()
+        for section in chosen:
+            previous = stored.get(section.key)
+            if previous is None or (previous[1] or 0) < now - FULL_RELIST_AFTER_S:
+                self.relist(server, section)
+            elif previous[0] != section.updated_at:
+                self.update_since(server, section, previous[2])
+        wanted = {s.key for s in chosen}
+        stale = [key for key in stored if key not in wanted]
+        if stale:
+            self._drop_sections(stale)
+        return chosen
+
+    def refresh_after_miss(self, server: Any) -> bool:
+        """After a lookup found nothing: list what Plex added or changed, once per drain.
+
+        Plex may have scanned the file after the section stamp was read. Returns False when
+        that was already done in this drain (the caller then reports "not found").
+        """
+        if self._refreshed_on_miss or not self._sections:
+            return False
+        self._refreshed_on_miss = True
+        for section in self._sections:
+            stamp = self.conn.execute(
+                "SELECT item_stamp FROM sections WHERE key = ?", (section.key,)
+            ).fetchone()
+            self.update_since(server, section, stamp[0] if stamp else None)
+        return True
+
+    def relist_all_once(self, server: Any) -> bool:
+        """A full re-listing of every section, once per drain, when the index proved stale.
+
+        A 404 on an indexed item, or two indexed items for one path, means items were removed
+        or re-added, which an incremental listing cannot see.
+        """
+        if self._relisted_full or not self._sections:
+            return False
+        self._relisted_full = True
+        for section in self._sections:
+            self.relist(server, section)
+        return True
+
+    def relist(self, server: Any, section: SectionInfo) -> int:
+        """Replace one section's rows with a fresh paged listing; returns the item count."""
+        started = time.monotonic()
+        listing_type = LISTING_TYPE.get(section.type)
+        if listing_type is None:
+            return 0
+        counted = {"files": 0, "items": 0, "stamp": None}
+
+        def counting(rows: Iterator[tuple]) -> Iterator[tuple]:
+            for row in rows:
+                counted["files"] += 1
+                yield row
+
+        def replace(c: sqlite3.Connection) -> None:
+            # Streamed inside one transaction: a listing that fails half-way rolls back and
+            # leaves the previous rows, and no page list is ever held in memory.
+            c.execute("DELETE FROM parts WHERE section_key = ?", (section.key,))
+            for page, stamp in self._pages(server, section, listing_type, ""):
+                c.executemany(
+                    "INSERT INTO parts (section_key, rating_key, item_type, file, norm, base)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    counting(page),
+                )
+                counted["stamp"] = _newest(counted["stamp"], stamp)
+            counted["items"] = c.execute(
+                "SELECT count(DISTINCT rating_key) FROM parts WHERE section_key = ?", (section.key,)
+            ).fetchone()[0]
+            self._store_section(c, section, full=True, item_stamp=counted["stamp"])
+
+        self._transaction(replace)
+        protocol.debug(
+            f"indexed Plex library '{section.title}': {counted['items']} items, "
+            f"{counted['files']} files in {time.monotonic() - started:.1f}s"
+        )
+        return counted["items"]
+
+    def update_since(self, server: Any, section: SectionInfo, stamp: int | None) -> int:
+        """Re-read only the items Plex updated since ``stamp`` (the newest item stamp seen).
+
+        A change made after the last listing gives the item an ``updatedAt`` from Plex's clock
+        later than what that listing saw, less any clock skew between items (the margin). A
+        server that ignores the filter answers the whole section, which is still correct, only
+        slower; one that refuses it gets a full listing.
+        """
+        listing_type = LISTING_TYPE.get(section.type)
+        if listing_type is None:
+            return 0
+        if stamp is None:
+            return self.relist(server, section)
+        since = int(stamp) - STAMP_MARGIN_S
+        counted = {"items": 0, "stamp": stamp}
+
+        def update(c: sqlite3.Connection) -> None:
+            for page, page_stamp in self._pages(server, section, listing_type, f"&updatedAt>>={since}"):
+                counted["stamp"] = _newest(counted["stamp"], page_stamp)
+                keys = sorted({row[1] for row in page})
+                counted["items"] += len(keys)
+                c.executemany("DELETE FROM parts WHERE rating_key = ?", [(k,) for k in keys])
+                c.executemany(
+                    "INSERT INTO parts (section_key, rating_key, item_type, file, norm, base)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    page,
+                )
+            self._store_section(c, section, full=False, item_stamp=counted["stamp"])
+
+        try:
+            self._transaction(update)
+        except PermanentSyncError:
+            return self.relist(server, section)
+        protocol.debug(f"Plex library '{section.title}': {counted['items']} item(s) changed since the last look")
+        return counted["items"]
+
+    def _store_section(self, c: sqlite3.Connection, section: SectionInfo, *, full: bool,
+                       item_stamp: int | None) -> None:
+        now = time.time()
+        c.execute(
+            "INSERT INTO sections (key, title, type, updated_at, item_stamp, listed_at, full_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET title=excluded.title,"
+            " type=excluded.type, updated_at=excluded.updated_at, item_stamp=excluded.item_stamp,"
+            " listed_at=excluded.listed_at, full_at=COALESCE(excluded.full_at, full_at)",
+            (section.key, section.title, section.type, section.updated_at, item_stamp, now,
+             now if full else None),
+        )
+
+    def _pages(self, server: Any, section: SectionInfo, listing_type: int,
+               extra: str) -> Iterator[tuple[list[tuple], int | None]]:
+        """Pages of (section, ratingKey, type, file, norm, base) rows, one per Part, each with
+        the newest item ``updatedAt`` on the page.
+
+        Raw ``server.query`` pages: the ElementTree of one page is read and dropped, never
+        turned into plexapi objects.
+        """
+        start = 0
+        key = f"/library/sections/{section.key}/all?type={listing_type}&includeGuids=0{extra}"
+        default_type = ITEM_TYPES.get(str(listing_type), "movie")
+        while True:
+            headers = {"X-Plex-Container-Start": str(start), "X-Plex-Container-Size": str(PAGE_SIZE)}
+            container = call(
+                f"listing Plex library '{section.title}'", server.query, key, headers=headers
+            )
+            self.listing_requests += 1
+            if container is None:
+                return
+            rows = []
+            count = 0
+            newest: int | None = None
+            for element in container:
+                count += 1
+                rating_key = element.attrib.get("ratingKey")
+                if not rating_key:
+                    continue
+                updated = element.attrib.get("updatedAt")
+                if updated and updated.isdigit():
+                    newest = _newest(newest, int(updated))
+                item_type = element.attrib.get("type") or default_type
+                for part in element.iter("Part"):
+                    file = part.attrib.get("file")
+                    if file:
+                        rows.append((
+                            section.key, int(rating_key), item_type, file,
+                            normalize_path(file), basename_key(file),
+                        ))
+            total_text = container.attrib.get("totalSize") or container.attrib.get("size")
+            del container
+            yield rows, newest
+            start += count
+            if count == 0 or total_text is None or start >= int(total_text):
+                return
+
+    def _drop_sections(self, keys: list[int]) -> None:
+        def drop(c: sqlite3.Connection) -> None:
+            for key in keys:
+                c.execute("DELETE FROM parts WHERE section_key = ?", (key,))
+                c.execute("DELETE FROM sections WHERE key = ?", (key,))
+
+        self._transaction(drop)
+
+    def _transaction(self, work) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            work(self.conn)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    @property
+    def sections(self) -> list[SectionInfo]:
+        return list(self._sections)
+
+    def _section_filter(self) -> tuple[str, tuple]:
+        keys = tuple(s.key for s in self._sections)
+        if not keys:
+            return "", ()
+        # The unary + keeps SQLite from choosing the section index over the path index.
+        return f" AND +section_key IN ({','.join('?' * len(keys))})", keys
+
+    def by_path(self, plex_path: str) -> list[IndexedPart]:
+        """Items with a Part at exactly this path (Plex's namespace)."""
+        clause, params = self._section_filter()
+        rows = self.conn.execute(
+            "SELECT rating_key, section_key, item_type, file FROM parts WHERE norm = ?" + clause,  # noqa: S608 - placeholders only
+            (normalize_path(plex_path), *params),
+        ).fetchall()
+        return [IndexedPart(*row) for row in rows]
+
+    def by_basename(self, plex_path: str) -> list[IndexedPart]:
+        """Items with a Part of the same file name, compared case-insensitively."""
+        clause, params = self._section_filter()
+        rows = self.conn.execute(
+            "SELECT rating_key, section_key, item_type, file FROM parts WHERE base = ?" + clause,  # noqa: S608 - placeholders only
+            (basename_key(plex_path), *params),
+        ).fetchall()
+        return [IndexedPart(*row) for row in rows]
+
+    def files_of(self, rating_key: int) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT file FROM parts WHERE rating_key = ?", (int(rating_key),))]
+
+    def item_count(self) -> int:
+        return self.conn.execute("SELECT count(DISTINCT rating_key) FROM parts").fetchone()[0]
+
+
+def _newest(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def _titles(sections: list[SectionInfo]) -> str:
+    return ", ".join(f"'{s.title}' ({s.type})" for s in sections) or "no libraries"

@@ -1,0 +1,374 @@
+"""From a Stash scene to one Plex edit: the desired state, the diff, and the single PUT.
+
+The writer is where "Stash wins" is made precise:
+
+* The desired state is computed from the scene alone (cleaned by ``validation.text``), so its hash
+  tells the worker whether anything Plex-relevant changed since the last successful write.
+* It is compared with the item's current values first; an item already equal to Stash (and
+  locked) costs no write at all.
+* Everything that differs goes into ONE ``PUT /library/sections/{id}/all`` (plexapi's
+  ``item.edit``), with every written field locked so an agent refresh cannot undo it.
+* Lists (genres, actors, collections) are written as the complete desired list plus explicit
+  ``{tag}[].tag.tag-=`` removals for names Plex has that Stash does not, and a name is never in
+  both parts of one request. That is right whether the server merges indexed tags into the
+  existing list or replaces the list with them (the Plex stand-in does either).
+* With ``preserve_plex_edits`` only empty Plex fields and empty lists are filled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from validation.text import (
+    MAX_TAGS,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    clean_line,
+    clean_summary,
+    clean_tags,
+    parse_date,
+)
+
+# Plex field name → desired-state key. Order is the order of the plan's lines.
+SCALARS = ("title", "summary", "originallyAvailableAt", "studio", "userRating")
+# Plex edit prefix → plexapi attribute holding the current tags.
+TAGS = {"genre": "genres", "actor": "roles", "collection": "collections"}
+ALLOWED = {
+    "movie": frozenset(SCALARS) | frozenset(TAGS),
+    # Plex has no studio or genre on episodes (plexapi: no edit mixin for them).
+    "episode": frozenset({"title", "summary", "originallyAvailableAt", "userRating", "actor", "collection"}),
+}
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What Plex should show for a scene. A field absent from ``fields`` is left untouched.
+
+    Absent means: Stash has no title (Plex keeps its own, never blanked) or the date was invalid
+    (dropped with a warning). Empty values ('' or None or an empty list) mean "clear it in Plex".
+    """
+
+    scene_id: int
+    fields: dict[str, Any]
+    files: tuple[str, ...]
+    screenshot_url: str | None
+    warnings: tuple[str, ...] = ()
+
+    def payload_hash(self, **context: Any) -> str:
+        """A stable hash of everything that decides what is written (plus ``context``).
+
+        ``context`` carries what else changes the outcome: settings (preserve_plex_edits, the
+        mapped paths: a changed setting must not look like "already written") and the poster
+        image's SHA-1. The screenshot URL is left out on purpose: Stash puts ``?t=<updated_at>``
+        in it, so it changes with every edit, while the image itself rarely does.
+        """
+        document = {
+            "v": PAYLOAD_VERSION,
+            "fields": self.fields,
+            "files": list(self.files),
+            "context": context,
+        }
+        encoded = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def desired_from_scene(scene: dict[str, Any]) -> DesiredState:
+    """Build the desired Plex state from a FIND_SCENE result (see stash.queries)."""
+    scene_id = int(scene["id"])
+    warnings: list[str] = []
+    fields: dict[str, Any] = {}
+
+    title = clean_line(scene.get("title"), TITLE_MAX)
+    if title:
+        fields["title"] = title
+    fields["summary"] = clean_summary(scene.get("details"), SUMMARY_MAX)
+
+    raw_date = scene.get("date")
+    if raw_date in (None, ""):
+        fields["originallyAvailableAt"] = ""
+    else:
+        parsed = parse_date(raw_date)
+        if parsed is None:
+            warnings.append(f"scene {scene_id}: date {str(raw_date)[:40]!r} is not a valid "
+                            "YYYY-MM-DD date; Plex's date is left as it is")
+        else:
+            fields["originallyAvailableAt"] = parsed
+
+    studio = scene.get("studio") or {}
+    fields["studio"] = clean_line(studio.get("name") if isinstance(studio, dict) else None)
+
+    rating = scene.get("rating100")
+    if rating is None:
+        fields["userRating"] = None
+    else:
+        try:
+            value = max(0.0, min(100.0, float(rating)))
+            fields["userRating"] = round(value / 10.0, 1)
+        except (TypeError, ValueError):
+            warnings.append(f"scene {scene_id}: rating {rating!r} is not a number; not sent")
+
+    fields["actor"] = _capped_tags(_names(scene.get("performers")), scene_id, "performers", warnings)
+    fields["genre"] = _capped_tags(_names(scene.get("tags")), scene_id, "tags", warnings)
+    groups = []
+    for entry in scene.get("groups") or ():
+        group = entry.get("group") if isinstance(entry, dict) else None
+        if isinstance(group, dict):
+            groups.append(group.get("name"))
+    fields["collection"] = _capped_tags(groups, scene_id, "groups", warnings)
+
+    files = tuple(f["path"] for f in scene.get("files") or () if isinstance(f, dict) and f.get("path"))
+    paths = scene.get("paths") or {}
+    screenshot = paths.get("screenshot") if isinstance(paths, dict) else None
+    return DesiredState(scene_id, fields, files, screenshot or None, tuple(warnings))
+
+
+def _capped_tags(names: list[Any], scene_id: int, what: str, warnings: list[str]) -> list[str]:
+    """The cleaned names, at most MAX_TAGS of them; a warning says when some were left out."""
+    cleaned = clean_tags(names, max_tags=max(len(names), 1))
+    if len(cleaned) > MAX_TAGS:
+        warnings.append(f"scene {scene_id}: {len(cleaned)} {what}; Plex gets the first {MAX_TAGS}")
+    return cleaned[:MAX_TAGS]
+
+
+def _names(entries: Any) -> list[Any]:
+    return [e.get("name") for e in entries or () if isinstance(e, dict)]
+
+
+# -- reading the item -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    """The item's values as Plex has them (from one GET of the item)."""
+
+    rating_key: int
+    item_type: str
+    section_key: int | None
+    scalars: dict[str, Any]
+    tags: dict[str, list[str]]
+    locked: frozenset[str]
+    files: tuple[str, ...]
+    has_thumb: bool
+
+
+def read_item(item: Any) -> CurrentState:
+    """Read a plexapi item without triggering any request (autoreload is off, see plex.client)."""
+    item._autoReload = False  # belt and braces: an empty attribute must not cost a GET
+    attrib = item._data.attrib if getattr(item, "_data", None) is not None else {}
+    scalars = {
+        "title": item.title or "",
+        "summary": item.summary or "",
+        "originallyAvailableAt": (attrib.get("originallyAvailableAt") or "")[:10],
+        "studio": getattr(item, "studio", None) or "",
+        "userRating": item.userRating,
+    }
+    tags = {prefix: [t.tag for t in getattr(item, attr, None) or [] if t.tag] for prefix, attr in TAGS.items()}
+    locked = frozenset(f.name for f in item.fields if f.locked)
+    files: list[str] = []
+    for media in getattr(item, "media", None) or []:
+        for part in media.parts or []:
+            if part.file:
+                files.append(part.file)
+    return CurrentState(
+        rating_key=int(item.ratingKey),
+        item_type=item.type,
+        section_key=item.librarySectionID,
+        scalars=scalars,
+        tags=tags,
+        locked=locked,
+        files=tuple(files),
+        has_thumb=bool(item.thumb),
+    )
+
+
+# -- the plan -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    old: Any
+    new: Any
+    lock_only: bool = False
+
+    def describe(self) -> str:
+        if self.lock_only:
+            return f"{self.field}: lock (value already {_show(self.new)})"
+        if isinstance(self.new, list):
+            old = set(self.old or [])
+            new = set(self.new)
+            added = [n for n in self.new if n not in old]
+            removed = [o for o in self.old or [] if o not in new]
+            parts = []
+            if added:
+                parts.append("+" + ", +".join(added))
+            if removed:
+                parts.append("-" + ", -".join(removed))
+            return f"{self.field}: " + ("; ".join(parts) or "reorder")
+        return f"{self.field}: {_show(self.old)} → {_show(self.new)}"
+
+
+@dataclass
+class Plan:
+    """What one scene's write would change in one Plex item (also the dry-run report)."""
+
+    scene_id: int
+    rating_key: int
+    item_type: str
+    changes: list[FieldChange] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # preserve_plex_edits: non-empty fields left alone
+    skipped: list[str] = field(default_factory=list)  # fields the item type cannot take
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def needs_write(self) -> bool:
+        return bool(self.params)
+
+    def describe(self) -> list[str]:
+        head = f"scene {self.scene_id} → Plex item {self.rating_key} ({self.item_type})"
+        if not self.changes:
+            return [f"{head}: up to date"]
+        lines = [f"{head}: {len(self.changes)} change(s)"]
+        lines += [f"    {change.describe()}" for change in self.changes]
+        if self.kept:
+            lines.append(f"    kept Plex's own (preserve_plex_edits): {', '.join(self.kept)}")
+        return lines
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    if value in (None, "", []):
+        return "(empty)"
+    text = repr(value) if not isinstance(value, list) else ", ".join(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _same_scalar(name: str, current: Any, wanted: Any) -> bool:
+    if name == "userRating":
+        if current in (None, "") or wanted in (None, ""):
+            return current in (None, "") and wanted in (None, "")
+        try:
+            return abs(float(current) - float(wanted)) < 0.05
+        except (TypeError, ValueError):
+            return False
+    return (current or "") == (wanted or "")
+
+
+def _is_placeholder_title(title: str, files: tuple[str, ...]) -> bool:
+    """Plex's title for an item no agent matched is derived from the file name."""
+    if not title:
+        return True
+    wanted = _fold(title)
+    for path in files:
+        stem = os.path.splitext(path.replace("\\", "/").rsplit("/", 1)[-1])[0]
+        if _fold(stem) == wanted:
+            return True
+    return False
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.replace(".", " ").replace("_", " ").split()).casefold()
+
+
+def _value_param(name: str, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if name == "userRating":
+        return f"{float(value):.1f}"
+    return str(value)
+
+
+def build_plan(desired: DesiredState, current: CurrentState, *, preserve_plex_edits: bool) -> Plan:
+    """Diff the desired state against the item and build the edit parameters.
+
+    A field is in sync when its value equals Stash's AND it is locked (an unlocked value could
+    be undone by the next agent refresh), except under ``preserve_plex_edits``, where PlexSync
+    only fills empty fields and never locks what it did not write.
+    """
+    allowed = ALLOWED.get(current.item_type, ALLOWED["episode"])
+    plan = Plan(desired.scene_id, current.rating_key, current.item_type)
+    params: dict[str, Any] = {}
+
+    for name in SCALARS:
+        if name not in desired.fields:
+            continue
+        if name not in allowed:
+            plan.skipped.append(name)
+            continue
+        wanted = desired.fields[name]
+        have = current.scalars.get(name)
+        same = _same_scalar(name, have, wanted)
+        if preserve_plex_edits:
+            empty = have in (None, "") or (name == "title" and _is_placeholder_title(have, current.files))
+            if not empty:
+                if not same:
+                    plan.kept.append(name)
+                continue
+            if same or wanted in (None, ""):
+                continue
+        elif same and name in current.locked:
+            continue
+        if name == "title" and not wanted:
+            continue  # never blank a Plex title
+        params[f"{name}.value"] = _value_param(name, wanted)
+        params[f"{name}.locked"] = 1
+        plan.changes.append(FieldChange(name, have, wanted, lock_only=same))
+
+    for prefix in TAGS:
+        if prefix not in desired.fields:
+            continue
+        if prefix not in allowed:
+            plan.skipped.append(prefix)
+            continue
+        wanted_list = list(desired.fields[prefix])
+        have_list = list(current.tags.get(prefix, []))
+        same = set(wanted_list) == set(have_list)
+        if preserve_plex_edits:
+            if have_list:
+                if not same:
+                    plan.kept.append(prefix)
+                continue
+            if not wanted_list:
+                continue
+        elif same and prefix in current.locked:
+            continue
+        params.update(tag_params(prefix, wanted_list, have_list))
+        plan.changes.append(FieldChange(prefix, have_list, wanted_list, lock_only=same))
+
+    plan.params = params
+    return plan
+
+
+def tag_params(prefix: str, wanted: list[str], have: list[str]) -> dict[str, Any]:
+    """Edit parameters that leave exactly ``wanted`` in Plex, whatever the server's semantics.
+
+    The full desired list as ``{p}[i].tag.tag`` (a merging server adds the missing ones, a
+    replacing server sets the list) plus ``{p}[].tag.tag-`` for every current name Stash does not
+    have (needed by a merging server, harmless for a replacing one). A name is never in both:
+    removals are only names absent from ``wanted``. Removal names are quoted and comma-joined
+    exactly as plexapi's own ``removeGenre`` does (the server splits, then unquotes each).
+    """
+    params: dict[str, Any] = {f"{prefix}.locked": 1}
+    for index, name in enumerate(wanted):
+        params[f"{prefix}[{index}].tag.tag"] = name
+    wanted_set = set(wanted)
+    removals = [name for name in dict.fromkeys(have) if name not in wanted_set]
+    if removals:
+        params[f"{prefix}[].tag.tag-"] = ",".join(quote(name) for name in removals)
+    return params
+
+
+def apply_plan(item: Any, plan: Plan) -> None:
+    """Send the plan's parameters as one edit (plexapi ``item.edit``: one PUT, no reload)."""
+    if plan.params:
+        item.edit(**plan.params)
+
+
+def poster_sha1(data: bytes) -> str:
+    """The image's SHA-1: what Plex itself names an uploaded poster by."""
+    return hashlib.sha1(data).hexdigest()  # noqa: S324 - content fingerprint, not security
