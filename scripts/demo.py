@@ -113,7 +113,7 @@ def main() -> int:
             print(f"  scene {sid}: '{title}' saved — hook {run.output['action']} in {run.wall_time * 1000:.0f} ms")
         stash.bulk_update(ids[:6], tag_ids={"ids": [named(stash, "tag", "Featured")], "mode": "ADD"})
         print("  bulk edit: tag 'Featured' added to 6 scenes — 6 hook runs, one after another")
-        stash.set_cover(ids[0], b"\x89PNG demo cover v2")
+        stash.set_cover(ids[0], b"\x89PNG\r\n\x1a\n" + b"demo cover, version 2")
         stash.update_scene(ids[0], details="Harbor Lights: new cover and a longer description.")
         print(f"  scene {ids[0]}: new cover image and description")
 
