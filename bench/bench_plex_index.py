@@ -7,7 +7,7 @@ the kernel (wait4). A baseline child that only imports and connects shows what P
 plexapi cost before any indexing. Also measured: a refresh with nothing changed (one request),
 and indexed lookups by exact path and by file name.
 
-Prints a table and writes bench/results/plex_index.json. Targets (README): build <= 5 s and
+Prints a table and writes bench/results/plex_index-N.json. Targets (README): build <= 5 s and
 peak RSS <= 150 MB for 50,000 items. No pass/fail here.
 """
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_build_s": median("build_s"), "median_peak_rss_mb": median("peak_rss_mb"),
         "python": sys.version.split()[0], "at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = REPO / "bench" / "results" / "plex_index.json"
+    out = REPO / "bench" / "results" / f"plex_index-{args.items}.json"  # per size, see bench_sync
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     ok = refresh["lookup_hits"] == 2 * min(1000, builds[0]["items"]) and builds[0]["items"] == args.items

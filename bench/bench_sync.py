@@ -10,7 +10,7 @@ bench_hook.py), then three drains are timed:
 3. unchanged: every scene queued again with nothing changed.
 
 Plex requests are counted from the Plex stand-in's request log. Afterwards every Plex item is
-compared with its Stash scene. Prints a table and writes bench/results/sync.json. The README's
+compared with its Stash scene. Prints a table and writes bench/results/sync-N.json. The README's
 aim is >= 50 scenes/s for phase 2 at N = 10,000; no pass/fail here beyond correctness.
 """
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<28} {r['drain_s']:>8.1f} {r['scenes_per_s']:>9.0f} {r['plex_requests_per_scene']:>15.2f}"
               f" {r['plex_item_requests_per_scene']:>15.2f} {r['puts']:>7} {r['poster_uploads']:>8}")
     print(f"items differing from Stash afterwards: {mismatches}; jobs left: {left}; synced scenes: {synced}")
-    out = REPO / "bench" / "results" / "sync.json"
+    out = REPO / "bench" / "results" / f"sync-{n}.json"  # per size: a smoke run keeps the full figures
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"scenes": n, "cold": cold, "changed": changed, "unchanged": unchanged,
                                "mismatches": mismatches, "jobs_left": left, "synced": synced,

@@ -157,31 +157,75 @@ class CurrentState:
     has_thumb: bool
 
 
+_TAG_ELEMENTS = {"Genre": "genre", "Role": "actor", "Collection": "collection"}
+
+
 def read_item(item: Any) -> CurrentState:
-    """Read a plexapi item without triggering any request (autoreload is off, see plex.client)."""
+    """Read a fetched plexapi item without any request, in one pass over its XML element.
+
+    plexapi's list attributes build an object per tag and may auto-reload a partial object when
+    a list is empty; reading the element the item was built from does neither (and is what
+    plexapi itself reads). Items without an element fall back to the attributes.
+    """
     item._autoReload = False  # belt and braces: an empty attribute must not cost a GET
-    attrib = item._data.attrib if getattr(item, "_data", None) is not None else {}
-    scalars = {
-        "title": item.title or "",
-        "summary": item.summary or "",
-        "originallyAvailableAt": (attrib.get("originallyAvailableAt") or "")[:10],
-        "studio": getattr(item, "studio", None) or "",
-        "userRating": item.userRating,
-    }
-    tags = {prefix: [t.tag for t in getattr(item, attr, None) or [] if t.tag] for prefix, attr in TAGS.items()}
-    locked = frozenset(f.name for f in item.fields if f.locked)
+    element = getattr(item, "_data", None)
+    if element is None:
+        return _read_attributes(item)
+    attrib = element.attrib
+    tags: dict[str, list[str]] = {prefix: [] for prefix in TAGS}
+    locked: set[str] = set()
     files: list[str] = []
-    for media in getattr(item, "media", None) or []:
-        for part in media.parts or []:
-            if part.file:
-                files.append(part.file)
+    for child in element:
+        kind = _TAG_ELEMENTS.get(child.tag)
+        if kind is not None:
+            name = child.attrib.get("tag")
+            if name:
+                tags[kind].append(name)
+        elif child.tag == "Field":
+            if child.attrib.get("locked") in ("1", "true") and child.attrib.get("name"):
+                locked.add(child.attrib["name"])
+        elif child.tag == "Media":
+            files.extend(p.attrib["file"] for p in child.iter("Part") if p.attrib.get("file"))
+    rating = attrib.get("userRating")
+    try:
+        user_rating = float(rating) if rating not in (None, "") else None
+    except ValueError:
+        user_rating = None
+    section = attrib.get("librarySectionID")
+    return CurrentState(
+        rating_key=int(attrib.get("ratingKey") or item.ratingKey),
+        item_type=attrib.get("type") or item.type,
+        section_key=int(section) if section and section.isdigit() else item.librarySectionID,
+        scalars={
+            "title": attrib.get("title") or "",
+            "summary": attrib.get("summary") or "",
+            "originallyAvailableAt": (attrib.get("originallyAvailableAt") or "")[:10],
+            "studio": attrib.get("studio") or "",
+            "userRating": user_rating,
+        },
+        tags=tags,
+        locked=frozenset(locked),
+        files=tuple(files),
+        has_thumb=bool(attrib.get("thumb")),
+    )
+
+
+def _read_attributes(item: Any) -> CurrentState:
+    date = getattr(item, "originallyAvailableAt", None)
+    files = [part.file for media in getattr(item, "media", None) or [] for part in media.parts or [] if part.file]
     return CurrentState(
         rating_key=int(item.ratingKey),
         item_type=item.type,
         section_key=item.librarySectionID,
-        scalars=scalars,
-        tags=tags,
-        locked=locked,
+        scalars={
+            "title": item.title or "",
+            "summary": item.summary or "",
+            "originallyAvailableAt": date.strftime("%Y-%m-%d") if date else "",
+            "studio": getattr(item, "studio", None) or "",
+            "userRating": item.userRating,
+        },
+        tags={prefix: [t.tag for t in getattr(item, attr, None) or [] if t.tag] for prefix, attr in TAGS.items()},
+        locked=frozenset(f.name for f in item.fields if f.locked),
         files=tuple(files),
         has_thumb=bool(item.thumb),
     )

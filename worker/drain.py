@@ -123,6 +123,7 @@ class Drain:
         last_renew = last_progress = time.monotonic()
         try:
             while self.stopped is None:
+                self.wake.clear()  # before looking, so a wake-up during the checks is kept
                 self._feed()
                 now = time.monotonic()
                 if now - last_renew >= RENEW_EVERY_S:
@@ -143,7 +144,6 @@ class Drain:
                         break
                     continue  # something became due meanwhile: feed it
                 self.wake.wait(TICK_S)
-                self.wake.clear()
         finally:
             self.stop_event.set()
             self.wake.set()

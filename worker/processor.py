@@ -279,8 +279,7 @@ class Processor:
 
         requests = 0
         try:
-            item, requests = self._match(scene_id, desired, record, dry_run=dry_run)
-            current = read_item(item)
+            item, current, requests = self._match(scene_id, desired, record, dry_run=dry_run)
             plan = build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits)
             same_binding = record is not None and rating_key_of(record.plex_item_key) == current.rating_key
             previous_poster = record.poster_hash if (record is not None and same_binding) else None
@@ -334,8 +333,8 @@ class Processor:
                        plex_requests=requests, changes=changes)
 
     def _match(self, scene_id: int, desired: DesiredState, record: Any, *,
-               dry_run: bool) -> tuple[Any, int]:
-        """The Plex item for the scene and the number of Plex requests it took.
+               dry_run: bool) -> tuple[Any, CurrentState, int]:
+        """The Plex item for the scene, its current state, and the Plex requests it took.
 
         The stored binding first (one GET); a 404 on it drops the binding and matches again,
         once. Then the index: exact mapped path, else file name; LOW confidence per the
@@ -347,9 +346,9 @@ class Processor:
             try:
                 item = self.plex.fetch_item(bound)
                 requests += 1
-                files = read_item(item).files
-                if item_has_scene_file(files, desired.files, self.path_map):
-                    return item, requests
+                current = read_item(item)
+                if item_has_scene_file(current.files, desired.files, self.path_map):
+                    return item, current, requests
                 protocol.info(
                     f"scene {scene_id}: Plex item {bound} no longer has the scene's file; matching again"
                 )
@@ -387,7 +386,7 @@ class Processor:
             assert chosen is not None
             try:
                 item = self.plex.fetch_item(chosen.rating_key)
-                return item, requests + 1
+                return item, read_item(item), requests + 1
             except PlexItemGone:
                 requests += 1
                 # The index is older than Plex: list again (once per drain) and retry the match.
