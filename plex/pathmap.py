@@ -43,6 +43,8 @@ class PathRule:
         rest = rest.replace("\\" if separator == "/" else "/", separator)
         if rest and self.plex_prefix.endswith(("/", "\\")):
             rest = rest.lstrip("/\\")
+        elif rest and rest[0] not in "/\\":
+            rest = separator + rest  # the Stash prefix was a root ("/", "D:\\"): keep a separator
         return self.plex_prefix + rest
 
 

@@ -57,3 +57,101 @@ def linked(fake_stash, fake_plex):
 
 def pytest_configure(config) -> None:
     os.environ.setdefault("PLEXSYNC_TEST", "1")
+
+
+# -- secrets: the Plex token must leak nowhere ------------------------------------------------
+#
+# Autouse: every test that starts a Stash or Plex stand-in is scanned at teardown for the Plex
+# token (PLEX_TOKEN plus anything a test adds with ``leak_scan.add``): every plugin run's
+# stdout/stderr/logs/output/error, Stash's log, the GraphQL documents the plugin sent to Stash
+# (except configurePlugin: writing the settings map back to Stash carries the token by design),
+# the Plex requests' paths and query strings (the token belongs in the X-Plex-Token header only),
+# and the bytes of every file under the plugin's data directory. The stand-ins' own conformance
+# suites (test_fake_*.py) send tokens in URLs on purpose and are not scanned.
+
+
+class LeakScan:
+    """What the autouse ``leak_scan`` fixture collected during one test."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = {PLEX_TOKEN}
+        self.stashes: list = []
+        self.plexes: list = []
+        self.data_dirs: set[Path] = set()
+
+    def add(self, secret: str) -> None:
+        """Also scan for ``secret`` (another token a test configures)."""
+        self.secrets.add(secret)
+
+    def findings(self) -> list[str]:
+        found: list[str] = []
+        secrets = sorted(self.secrets)
+
+        def check(where: str, value: object) -> None:
+            if value is None:
+                return
+            data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
+            for secret in secrets:
+                if secret.encode() in data:
+                    found.append(f"{where} contains the token {secret[:6]}…")
+
+        for stash in self.stashes:
+            for run in list(stash.runs):
+                where = f"{run.kind} run {run.name or run.args.get('mode')!r}"
+                check(f"{where} stdout", run.stdout)
+                check(f"{where} stderr", run.stderr)
+                check(f"{where} logs", run.logs)
+                check(f"{where} output", run.output)
+                check(f"{where} error", run.error)
+            check("Stash log", list(stash.stash_log))
+            for doc in list(stash.received_documents):
+                if isinstance(doc.query, str) and "configurePlugin" in doc.query:
+                    continue
+                check("GraphQL document sent to Stash", (doc.query, doc.variables))
+            env_dir = stash._env.get("PLEXSYNC_DATA_DIR")
+            self.data_dirs.add(Path(env_dir) if env_dir else Path(stash.plugin_dir) / "data")
+        for plex in self.plexes:
+            for rec in plex.log_snapshot():
+                check(f"Plex request {rec.method} {rec.path}", (rec.raw_path, rec.query, rec.params))
+                if rec.token_source == "query":
+                    found.append(f"Plex request {rec.method} {rec.path} carried the token in the URL")
+        for folder in sorted(self.data_dirs):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    try:
+                        check(f"data file {path}", path.read_bytes())
+                    except OSError:
+                        pass
+        return found
+
+
+@pytest.fixture(autouse=True)
+def leak_scan(request, monkeypatch) -> Iterator[LeakScan]:
+    scan = LeakScan()
+    exempt = request.node.path.name.startswith("test_fake_")
+    if not exempt:
+        from tests.standins import fake_plex as fake_plex_module
+        from tests.standins import fake_stash as fake_stash_module
+
+        def tracking(cls, bucket: list):
+            original = cls.start
+
+            def start(self, *args, **kwargs):
+                if not any(existing is self for existing in bucket):
+                    bucket.append(self)
+                return original(self, *args, **kwargs)
+
+            monkeypatch.setattr(cls, "start", start)
+
+        tracking(fake_stash_module.FakeStash, scan.stashes)
+        tracking(fake_plex_module.FakePlex, scan.plexes)
+    yield scan
+    if exempt or not (scan.stashes or scan.plexes):
+        return
+    data_dir_value = getattr(request.node, "funcargs", {}).get("data_dir")
+    if data_dir_value is not None:
+        scan.data_dirs.add(Path(data_dir_value))
+    findings = scan.findings()
+    assert not findings, "the Plex token leaked:\n" + "\n".join(findings[:20])
