@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +89,10 @@ class _Stop:
 
 class Drain:
     def __init__(self, ctx: TaskContext, work: WorkQueue, holder: str, *,
-                 plex: PlexSession | None = None) -> None:
+                 plex: PlexSession | None = None,
+                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
         self.ctx = ctx
+        self.on_outcome = on_outcome
         self.config = ctx.config
         self.work = work
         self.holder = holder
@@ -328,6 +331,8 @@ class Drain:
                 protocol.debug(line)
             outcome = self._internal_failure(job, exc)
         self.stats.add(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
         if outcome.transient:
             self._consecutive_transient += 1
             if self._consecutive_transient >= TRANSIENT_STOP_AFTER:
@@ -395,8 +400,13 @@ def _check_tls_warning(config: Any) -> None:
         )
 
 
-def run_drain(ctx: TaskContext) -> tuple[dict[str, Any], str | None]:
-    """The process_queue task (also the tail of retry_failed and the sync tasks)."""
+def run_drain(
+    ctx: TaskContext, *, on_outcome: Callable[[Outcome], None] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The process_queue task (also the tail of retry_failed and the sync tasks).
+
+    ``on_outcome`` sees every scene's result, for tasks that report per scene (resync_scene).
+    """
     config = ctx.config  # a settings problem ends the task here, before the lease
     _check_tls_warning(config)
     holder = lease.new_holder_id()
@@ -410,6 +420,6 @@ def run_drain(ctx: TaskContext) -> tuple[dict[str, Any], str | None]:
         lease.release(ctx.conn, holder)
         raise
     try:
-        return Drain(ctx, work, holder).run()
+        return Drain(ctx, work, holder, on_outcome=on_outcome).run()
     finally:
         work.close()

@@ -33,7 +33,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hooks.handlers import enqueue_scenes
-from queue import lease
 from queue.inbox import Inbox
 from stash import protocol, queries
 from sync import db
@@ -709,49 +708,18 @@ def parse_scene_ids(value: object) -> list[int]:
     return ids
 
 
-class _RecordingProcessor:
-    """Wraps the drain's processor to keep each scene's outcome for the per-scene report."""
-
-    def __init__(self, inner: Any, outcomes: dict[int, Any]) -> None:
-        self._inner = inner
-        self._outcomes = outcomes
-
-    def process(self, job: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        outcome = self._inner.process(job, *args, **kwargs)
-        if outcome.kind != "stale":
-            self._outcomes[int(outcome.scene_id)] = outcome
-        return outcome
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def _drain_recording(ctx: TaskContext) -> tuple[Any, str | None, dict[int, Any]]:
-    """The drain, as run_drain runs it, keeping every scene's outcome."""
-    from queue.work import WorkQueue
-    from worker import drain as drain_module
+    """The drain, keeping every scene's outcome for the per-scene report."""
+    from worker.drain import run_drain
 
     outcomes: dict[int, Any] = {}
-    tls_warning = getattr(drain_module, "_check_tls_warning", None)
-    if tls_warning is not None:
-        tls_warning(ctx.config)
-    holder = lease.new_holder_id()
-    if lease.acquire(ctx.conn, holder) is None:
-        message = "a drain is already running; it will write the queued scenes"
-        protocol.info(message)
-        return {"status": "already_running", "message": message}, None, outcomes
-    try:
-        work = WorkQueue(ctx.data_dir)
-    except BaseException:
-        lease.release(ctx.conn, holder)
-        raise
-    try:
-        runner = drain_module.Drain(ctx, work, holder)
-        runner.processor = _RecordingProcessor(runner.processor, outcomes)  # type: ignore[assignment]
-        with progress_band(0.05, 1.0):
-            output, error = runner.run()
-    finally:
-        work.close()
+
+    def keep(outcome: Any) -> None:
+        if outcome.kind != "stale":
+            outcomes[int(outcome.scene_id)] = outcome
+
+    with progress_band(0.05, 1.0):
+        output, error = run_drain(ctx, on_outcome=keep)
     return output, error, outcomes
 
 
