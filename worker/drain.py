@@ -196,22 +196,25 @@ class Drain:
 
     def _return_handed_over(self) -> None:
         """Stopping early: every job handed over but not processed goes back to pending."""
-        reason = self.stopped.message if self.stopped else "drain stopped"
         taken = self.work.drain_pending()
-        if not taken:
-            return
+        if taken:
+            self._back_to_pending(taken)
+            for row_id, _ in taken:
+                self.work.ack(row_id)
+
+    def _back_to_pending(self, jobs: list[tuple[int, dict[str, Any]]]) -> None:
+        """Jobs the drain took but will not process wait in the inbox again, no attempt counted."""
+        reason = _first_sentence(self.stopped.message if self.stopped else "drain stopped")
         now = time.time()
 
         def back(c: Any) -> None:
             inbox = Inbox(c)
-            for _, job in taken:
+            for _, job in jobs:
                 entry = inbox.get(int(job["scene_id"]))
                 if entry is not None and entry.state == "queued":
-                    inbox.retry_later(entry.scene_id, now, _first_sentence(reason), count_attempt=False)
+                    inbox.retry_later(entry.scene_id, now, reason, count_attempt=False)
 
         db.transaction(self.ctx.conn, back)
-        for row_id, _ in taken:
-            self.work.ack(row_id)
 
     def _finish(self) -> tuple[dict[str, Any], str | None]:
         output = self.stats.as_output()
@@ -297,17 +300,7 @@ class Drain:
 
     def _give_back(self, rest: list[tuple[int, dict[str, Any]]]) -> None:
         """Jobs taken for a batch but not processed because the drain is stopping."""
-        reason = _first_sentence(self.stopped.message if self.stopped else "drain stopped")
-        now = time.time()
-
-        def back(c: Any) -> None:
-            inbox = Inbox(c)
-            for _, job in rest:
-                entry = inbox.get(int(job["scene_id"]))
-                if entry is not None and entry.state == "queued":
-                    inbox.retry_later(entry.scene_id, now, reason, count_attempt=False)
-
-        db.transaction(self.ctx.conn, back)
+        self._back_to_pending(rest)
         for row_id, _ in rest:
             self._finished(row_id)
 
