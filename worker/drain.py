@@ -36,6 +36,7 @@ from stash.graphql import StashError, StashUnavailable
 from sync import db
 from worker import retry
 from worker.context import TaskContext
+from worker.dependencies import missing_dependency_message
 from worker.processor import Outcome, PlexSession, Prefetched, Processor
 from worker.status import record_error
 
@@ -313,6 +314,14 @@ class Drain:
         except PlexSetupError as exc:
             self._stop_with_job(job, _Stop("setup", f"{exc}. Fix it in Settings → Plugins → PlexSync."))
             return
+        except ModuleNotFoundError as exc:
+            # A package missing from Stash's Python is not this scene's fault: stop, keep the job.
+            message = missing_dependency_message(exc)
+            if message is None:
+                outcome = self._internal_failure(job, exc)
+            else:
+                self._stop_with_job(job, _Stop("setup", message))
+                return
         except PlexUnavailable as exc:
             self._stop_with_job(job, _Stop("outage", _outage_message(exc, self.config.plex_url)))
             return

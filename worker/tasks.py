@@ -11,6 +11,7 @@ from stash import protocol
 from sync import db
 from validation.settings import ConfigError
 from worker.context import TaskContext
+from worker.dependencies import missing_dependency_message
 
 TaskResult = tuple[Any, "str | None"]
 
@@ -74,7 +75,10 @@ def run_task(mode: str, args: dict, server_connection: dict) -> TaskResult:
     except ConfigError as exc:
         return None, str(exc)
     except ModuleNotFoundError as exc:
-        return None, missing_dependency_message(exc)
+        message = missing_dependency_message(exc)
+        if message is None:
+            raise
+        return None, message
     except (db.DatabaseError, sqlite3.DatabaseError) as exc:
         return None, str(_explain_database_error(ctx, exc))
     finally:
@@ -116,20 +120,4 @@ def _explain_database_error(ctx: TaskContext, exc: BaseException) -> db.Database
         f"a PlexSync file in {ctx.data_dir} is unreadable ({exc}). Stop Stash's PlexSync tasks, "
         f"move the folders and files in {ctx.data_dir} other than {db.DB_NAME} aside and run "
         "the task again: they are rebuilt"
-    )
-
-
-def missing_dependency_message(exc: ModuleNotFoundError) -> str:
-    """Name the exact pip command for this interpreter when a dependency is missing."""
-    import sys
-
-    packages = {"plexapi": "plexapi", "persistqueue": "persist-queue", "pydantic": "pydantic", "requests": "requests"}
-    top = (exc.name or "").split(".")[0]
-    if top not in packages:
-        raise exc
-    return (
-        f"PlexSync needs the Python package '{packages[top]}', which this Python ({sys.executable}) "
-        f"does not have. Install the plugin's requirements with: "
-        f"{sys.executable} -m pip install -r <plugin folder>/requirements.txt "
-        "(in Stash's Docker image add --break-system-packages; see README: Install)"
     )
