@@ -203,17 +203,19 @@ class Drain:
             for row_id, _ in taken:
                 self.work.ack(row_id)
 
-    def _back_to_pending(self, jobs: list[tuple[int, dict[str, Any]]]) -> None:
+    def _back_to_pending(self, jobs: list[tuple[int, dict[str, Any]]], *,
+                         reason: str | None = None, delay: float = 0.0) -> None:
         """Jobs the drain took but will not process wait in the inbox again, no attempt counted."""
-        reason = _first_sentence(self.stopped.message if self.stopped else "drain stopped")
-        now = time.time()
+        if reason is None:
+            reason = _first_sentence(self.stopped.message if self.stopped else "drain stopped")
+        not_before = time.time() + delay
 
         def back(c: Any) -> None:
             inbox = Inbox(c)
             for _, job in jobs:
                 entry = inbox.get(int(job["scene_id"]))
                 if entry is not None and entry.state == "queued":
-                    inbox.retry_later(entry.scene_id, now, reason, count_attempt=False)
+                    inbox.retry_later(entry.scene_id, not_before, reason, count_attempt=False)
 
         db.transaction(self.ctx.conn, back)
 
@@ -351,18 +353,10 @@ class Drain:
 
     def _stop_with_job(self, job: dict[str, Any], stop: _Stop) -> None:
         """Put the job at hand back (no attempt counted, a short not-before) and stop."""
-        scene_id = int(job["scene_id"])
         delay = retry.backoff_delay(1, retry.OUTAGE) if stop.kind == "outage" else 0.0
         reason = protocol.redact(_first_sentence(stop.message))
-
-        def back(c: Any) -> None:
-            inbox = Inbox(c)
-            entry = inbox.get(scene_id)
-            if entry is not None and entry.state == "queued":
-                inbox.retry_later(scene_id, time.time() + delay, reason, count_attempt=False)
-
-        db.transaction(self.ctx.conn, back)
-        record_error(self.ctx.conn, scene_id, reason)
+        self._back_to_pending([(0, job)], reason=reason, delay=delay)
+        record_error(self.ctx.conn, int(job["scene_id"]), reason)
         self._stop(stop)
 
     def _internal_failure(self, job: dict[str, Any], exc: Exception) -> Outcome:
