@@ -48,7 +48,7 @@ def _run_stash(raw: bytes) -> int:
             protocol.error(error)
         protocol.emit_result(output, error)
         return 1 if error else 0
-    except Exception as exc:  # last resort: Stash must still get one JSON object, not a traceback
+    except Exception as exc:  # noqa: BLE001 - last resort: Stash must still get one JSON object
         import traceback
 
         for line in traceback.format_exc().splitlines():

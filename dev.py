@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""Set up and run PlexSync's demo or test suite on a fresh machine: `python3 dev.py demo|test`.
+"""Developer commands for PlexSync, runnable on a fresh machine with only Python 3.10+.
+
+    python3 dev.py demo               the demo: real edits synced between the bundled stand-ins
+    python3 dev.py test [ARGS]        every check CI runs; with ARGS, only pytest with those ARGS
+    python3 dev.py test-fast [ARGS]   pytest without the browser and reliability (slow) tests
+    python3 dev.py lint               ruff (style, complexity, unused noqa) and mypy
+    python3 dev.py setup              only create .venv and install the dependencies
 
 Standard library only, so it runs before anything is installed. It creates `.venv` beside this
-file, installs the dependencies from pyproject.toml (the plugin's folders are never installed into
-site-packages: a top-level `queue` package there would collide with the standard library), then
-runs the demo or every check CI runs.
+file and installs the dependencies from pyproject.toml (the plugin's folders are never installed
+into site-packages: a top-level `queue` package there would collide with the standard library).
 """
 
 from __future__ import annotations
@@ -61,32 +66,63 @@ def venv_env() -> dict[str, str]:
     return env
 
 
-def demo() -> int:
+def demo(args: list[str]) -> int:
     setup()
-    run([str(PYTHON), "scripts/demo.py"], env=venv_env())
+    run([str(PYTHON), "scripts/demo.py", *args], env=venv_env())
     return 0
 
 
-def test() -> int:
+def lint(args: list[str]) -> int:
+    """ruff, then mypy on the product, the tests, the benchmarks and the scripts."""
     setup()
+    env = venv_env()
+    run([str(PYTHON), "-m", "ruff", "check", ".", *args], env=env)
+    run([str(PYTHON), "-m", "mypy"], env=env)
+    return 0
+
+
+def pytest(args: list[str]) -> None:
+    run([str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], env=venv_env())
+
+
+def test(args: list[str]) -> int:
+    """Everything CI runs, or with arguments only ``pytest ARGS`` (e.g. a file or ``-k``)."""
+    setup()
+    if args:
+        pytest(args)
+        return 0
     if os.name == "posix":
         ensure_chromium()
+    lint([])
     env = venv_env()
-    run([str(PYTHON), "-m", "ruff", "check", "."], env=env)
     for check in SEED_CHECKS:
         run(check, shell=True, env=env)
-    run([str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env)
+    pytest([])
     run([str(PYTHON), "bench/smoke.py"], env=env)
     return 0
 
 
+def test_fast(args: list[str]) -> int:
+    """The quick loop while working: no headless browser, no reliability/load tests."""
+    setup()
+    pytest(["-m", "not browser and not slow", *args])
+    return 0
+
+
+def setup_only(args: list[str]) -> int:
+    setup()
+    return 0
+
+
+COMMANDS = {"demo": demo, "test": test, "test-fast": test_fast, "lint": lint, "setup": setup_only}
+
+
 def main(argv: list[str]) -> int:
-    commands = {"demo": demo, "test": test, "setup": lambda: (setup(), 0)[1]}
-    if len(argv) != 1 or argv[0] not in commands:
-        print("usage: python3 dev.py demo | test | setup", file=sys.stderr)
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
         return 2
     try:
-        return commands[argv[0]]()
+        return COMMANDS[argv[0]](argv[1:])
     except subprocess.CalledProcessError as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return exc.returncode or 1

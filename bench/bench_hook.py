@@ -22,12 +22,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hooks.handlers import enqueue_scenes  # noqa: E402
 from queue import lease  # noqa: E402
+from queue.enqueue import enqueue_scenes  # noqa: E402
 from queue.inbox import Inbox  # noqa: E402
 from sync import db  # noqa: E402
 from tests.standins.fake_stash import FakeStash  # noqa: E402
@@ -178,7 +179,7 @@ def main() -> int:
 
     results["enqueue"] = bench_enqueue(work, args.enqueue_samples)
 
-    h, b, u, e = results["hook"], results["bulk"], results["burst"], results["enqueue"]  # type: ignore[misc]
+    h, b, u, e = (cast("dict[str, Any]", results[k]) for k in ("hook", "bulk", "burst", "enqueue"))
     print(f"PlexSync hook benchmark ({results['date']}, Python {results['python']})")
     print(f"{'measure':<44} {'value':>14} {'target':>12}")
     print(f"{'floor: python -c import json,sqlite3,http.client':<44} {h['floor_median_ms']:>11.1f} ms {'':>12}")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections import namedtuple
 
 from queue import lease
+from queue.enqueue import enqueue_scenes
 from queue.inbox import Inbox
 from stash import protocol, queries
 from stash.graphql import StashClient, StashError, StashUnavailable
+from stash.paging import pages
 from sync import db
 from sync.detector import needs_resync
 from sync.state import SyncState
@@ -93,21 +94,6 @@ def _scene_updated_at(stash: StashClient | None, scene_id: int) -> tuple[bool, s
     return True, scene.get("updated_at")
 
 
-def enqueue_scenes(
-    conn: sqlite3.Connection, scene_ids: list[tuple[int, str | None]], *, reason: str, force: bool = False
-) -> bool:
-    """Upsert the scenes and decide, in the same transaction, whether to ask for a drain."""
-
-    def work(c: sqlite3.Connection) -> bool:
-        inbox = Inbox(c)
-        now = time.time()
-        for scene_id, stamp in scene_ids:
-            inbox.upsert(scene_id, stash_updated_at=stamp, reason=reason, force=force, now=now)
-        return lease.claim_wake(c, now)
-
-    return db.transaction(conn, work)
-
-
 def request_drain(conn: sqlite3.Connection, stash: StashClient | None) -> bool:
     """Ask Stash to run the drain task; on failure clear the request so the next hook retries."""
     if stash is None:
@@ -181,20 +167,10 @@ def on_related_update(
         return HookOutcome("skipped", "Stash unreachable")
     document = RELATED_TYPES[hook_type]
     scenes: list[tuple[int, str | None]] = []
-    page = 1
     try:
-        while True:
-            data = stash.execute(
-                document,
-                {"ids": [str(object_id)], "page": page, "per_page": RELATED_PAGE},
-                timeout=HOOK_GRAPHQL_TIMEOUT_S * 3,
-            )
-            result = data.get("findScenes") or {}
-            batch = result.get("scenes") or []
+        for batch, _, _ in pages(stash, document, {"ids": [str(object_id)]}, "findScenes", "scenes",
+                                 per_page=RELATED_PAGE, timeout=HOOK_GRAPHQL_TIMEOUT_S * 3):
             scenes.extend((int(s["id"]), s.get("updated_at")) for s in batch)
-            if len(batch) < RELATED_PAGE or len(scenes) >= int(result.get("count") or 0):
-                break
-            page += 1
     except (StashUnavailable, StashError) as exc:
         protocol.warning(
             f"{hook_type} {object_id}: could not list its scenes ({exc}); run 'Sync recent changes' later"

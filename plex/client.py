@@ -15,15 +15,13 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from plex.errors import PlexError, classify
 from stash import protocol
 
 if TYPE_CHECKING:
     from plexapi.server import PlexServer
-
-    from validation.config import PlexSyncConfig
 
 CLIENT_ID_FILE = "plex_client_id"
 PRODUCT = "PlexSync"
@@ -32,6 +30,18 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 
 _prepared = False
+
+
+class PlexSettings(Protocol):
+    """The settings talking to Plex needs (``validation.config.PlexSyncConfig`` has them); a
+    protocol, so that plex/ does not depend on the settings model."""
+
+    plex_url: str
+    plex_token: str
+    tls_verify: bool
+
+    @property
+    def libraries(self) -> list[str]: ...
 
 
 class _ProtocolHandler(logging.Handler):
@@ -147,7 +157,7 @@ def make_session(tls_verify: bool) -> Any:
 
 
 def connect(
-    config: PlexSyncConfig,
+    config: PlexSettings,
     data_dir: Path,
     *,
     connect_timeout: float = CONNECT_TIMEOUT_S,

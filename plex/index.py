@@ -219,9 +219,10 @@ class PlexIndex:
         listing_type = LISTING_TYPE.get(section.type)
         if listing_type is None:
             return 0
-        counted = {"files": 0, "items": 0, "stamp": None}
+        counted = {"files": 0, "items": 0}
+        newest: list[int | None] = [None]
 
-        def counting(rows: Iterator[tuple]) -> Iterator[tuple]:
+        def counting(rows: Iterable[tuple]) -> Iterator[tuple]:
             for row in rows:
                 counted["files"] += 1
                 yield row
@@ -236,11 +237,11 @@ class PlexIndex:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     counting(page),
                 )
-                counted["stamp"] = _newest(counted["stamp"], stamp)
+                newest[0] = _newest(newest[0], stamp)
             counted["items"] = c.execute(
                 "SELECT count(DISTINCT rating_key) FROM parts WHERE section_key = ?", (section.key,)
             ).fetchone()[0]
-            self._store_section(c, section, full=True, item_stamp=counted["stamp"])
+            self._store_section(c, section, full=True, item_stamp=newest[0])
 
         self._transaction(replace)
         protocol.debug(
@@ -263,11 +264,12 @@ class PlexIndex:
         if stamp is None:
             return self.relist(server, section)
         since = int(stamp) - STAMP_MARGIN_S
-        counted = {"items": 0, "stamp": stamp}
+        counted = {"items": 0}
+        newest: list[int | None] = [stamp]
 
         def update(c: sqlite3.Connection) -> None:
             for page, page_stamp in self._pages(server, section, listing_type, f"&updatedAt>>={since}"):
-                counted["stamp"] = _newest(counted["stamp"], page_stamp)
+                newest[0] = _newest(newest[0], page_stamp)
                 keys = sorted({row[1] for row in page})
                 counted["items"] += len(keys)
                 c.executemany("DELETE FROM parts WHERE rating_key = ?", [(k,) for k in keys])
@@ -276,7 +278,7 @@ class PlexIndex:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     page,
                 )
-            self._store_section(c, section, full=False, item_stamp=counted["stamp"])
+            self._store_section(c, section, full=False, item_stamp=newest[0])
 
         try:
             self._transaction(update)

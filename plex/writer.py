@@ -2,8 +2,8 @@
 
 The writer is where "Stash wins" is made precise:
 
-* The desired state is computed from the scene alone (cleaned by ``validation.text``), so its hash
-  tells the worker whether anything Plex-relevant changed since the last successful write.
+* The desired state comes from ``plex.mapping`` (the scene alone, cleaned), so its hash tells the
+  worker whether anything Plex-relevant changed since the last successful write.
 * It is compared with the item's current values first; an item already equal to Stash (and
   locked) costs no write at all.
 * Everything that differs goes into ONE ``PUT /library/sections/{id}/all`` (plexapi's
@@ -18,127 +18,18 @@ The writer is where "Stash wins" is made precise:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from validation.text import (
-    MAX_TAGS,
-    SUMMARY_MAX,
-    TITLE_MAX,
-    clean_line,
-    clean_summary,
-    clean_tags,
-    parse_date,
-)
+from plex.mapping import SCALARS, TAGS, DesiredState
 
-# Plex field name → desired-state key. Order is the order of the plan's lines.
-SCALARS = ("title", "summary", "originallyAvailableAt", "studio", "userRating")
-# Plex edit prefix → plexapi attribute holding the current tags.
-TAGS = {"genre": "genres", "actor": "roles", "collection": "collections"}
 ALLOWED = {
     "movie": frozenset(SCALARS) | frozenset(TAGS),
     # Plex has no studio or genre on episodes (plexapi: no edit mixin for them).
     "episode": frozenset({"title", "summary", "originallyAvailableAt", "userRating", "actor", "collection"}),
 }
-PAYLOAD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """What Plex should show for a scene. A field absent from ``fields`` is left untouched.
-
-    Absent means: Stash has no title (Plex keeps its own, never blanked) or the date was invalid
-    (dropped with a warning). Empty values ('' or None or an empty list) mean "clear it in Plex".
-    """
-
-    scene_id: int
-    fields: dict[str, Any]
-    files: tuple[str, ...]
-    screenshot_url: str | None
-    warnings: tuple[str, ...] = ()
-
-    def payload_hash(self, **context: Any) -> str:
-        """A stable hash of everything that decides what is written (plus ``context``).
-
-        ``context`` carries what else changes the outcome: settings (preserve_plex_edits, the
-        mapped paths: a changed setting must not look like "already written") and the poster
-        image's SHA-1. The screenshot URL is left out on purpose: Stash puts ``?t=<updated_at>``
-        in it, so it changes with every edit, while the image itself rarely does.
-        """
-        document = {
-            "v": PAYLOAD_VERSION,
-            "fields": self.fields,
-            "files": list(self.files),
-            "context": context,
-        }
-        encoded = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
-
-
-def desired_from_scene(scene: dict[str, Any]) -> DesiredState:
-    """Build the desired Plex state from a FIND_SCENE result (see stash.queries)."""
-    scene_id = int(scene["id"])
-    warnings: list[str] = []
-    fields: dict[str, Any] = {}
-
-    title = clean_line(scene.get("title"), TITLE_MAX)
-    if title:
-        fields["title"] = title
-    fields["summary"] = clean_summary(scene.get("details"), SUMMARY_MAX)
-
-    raw_date = scene.get("date")
-    if raw_date in (None, ""):
-        fields["originallyAvailableAt"] = ""
-    else:
-        parsed = parse_date(raw_date)
-        if parsed is None:
-            warnings.append(f"scene {scene_id}: date {str(raw_date)[:40]!r} is not a valid "
-                            "YYYY-MM-DD date; Plex's date is left as it is")
-        else:
-            fields["originallyAvailableAt"] = parsed
-
-    studio = scene.get("studio") or {}
-    fields["studio"] = clean_line(studio.get("name") if isinstance(studio, dict) else None)
-
-    rating = scene.get("rating100")
-    if rating is None:
-        fields["userRating"] = None
-    else:
-        try:
-            value = max(0.0, min(100.0, float(rating)))
-            fields["userRating"] = round(value / 10.0, 1)
-        except (TypeError, ValueError):
-            warnings.append(f"scene {scene_id}: rating {rating!r} is not a number; not sent")
-
-    fields["actor"] = _capped_tags(_names(scene.get("performers")), scene_id, "performers", warnings)
-    fields["genre"] = _capped_tags(_names(scene.get("tags")), scene_id, "tags", warnings)
-    groups = []
-    for entry in scene.get("groups") or ():
-        group = entry.get("group") if isinstance(entry, dict) else None
-        if isinstance(group, dict):
-            groups.append(group.get("name"))
-    fields["collection"] = _capped_tags(groups, scene_id, "groups", warnings)
-
-    files = tuple(f["path"] for f in scene.get("files") or () if isinstance(f, dict) and f.get("path"))
-    paths = scene.get("paths") or {}
-    screenshot = paths.get("screenshot") if isinstance(paths, dict) else None
-    return DesiredState(scene_id, fields, files, screenshot or None, tuple(warnings))
-
-
-def _capped_tags(names: list[Any], scene_id: int, what: str, warnings: list[str]) -> list[str]:
-    """The cleaned names, at most MAX_TAGS of them; a warning says when some were left out."""
-    cleaned = clean_tags(names, max_tags=max(len(names), 1))
-    if len(cleaned) > MAX_TAGS:
-        warnings.append(f"scene {scene_id}: {len(cleaned)} {what}; Plex gets the first {MAX_TAGS}")
-    return cleaned[:MAX_TAGS]
-
-
-def _names(entries: Any) -> list[Any]:
-    return [e.get("name") for e in entries or () if isinstance(e, dict)]
-
 
 # -- reading the item -----------------------------------------------------------------------
 
@@ -327,65 +218,67 @@ def _value_param(name: str, value: Any) -> str:
     return str(value)
 
 
-def build_plan(desired: DesiredState, current: CurrentState, *, preserve_plex_edits: bool) -> Plan:
-    """Diff the desired state against the item and build the edit parameters.
+WRITE, KEEP, SKIP = "write", "keep", "skip"
 
-    A field is in sync when its value equals Stash's AND it is locked (an unlocked value could
-    be undone by the next agent refresh), except under ``preserve_plex_edits``, where PlexSync
-    only fills empty fields and never locks what it did not write.
+
+def decide(*, same: bool, locked: bool, plex_empty: bool, stash_empty: bool,
+           preserve_plex_edits: bool) -> str:
+    """WRITE (value and lock), KEEP (Plex's differing value stays, reported) or SKIP (in sync).
+
+    A field is in sync when its value equals Stash's AND it is locked (an unlocked value could be
+    undone by the next agent refresh), except under ``preserve_plex_edits``, where PlexSync only
+    fills empty fields and never locks what it did not write.
     """
+    if preserve_plex_edits:
+        if not plex_empty:
+            return SKIP if same else KEEP
+        return SKIP if same or stash_empty else WRITE
+    return SKIP if same and locked else WRITE
+
+
+def build_plan(desired: DesiredState, current: CurrentState, *, preserve_plex_edits: bool) -> Plan:
+    """Diff the desired state against the item and build the edit parameters (see ``decide``)."""
     allowed = ALLOWED.get(current.item_type, ALLOWED["episode"])
     plan = Plan(desired.scene_id, current.rating_key, current.item_type)
-    params: dict[str, Any] = {}
-
-    for name in SCALARS:
+    for name in (*SCALARS, *TAGS):
         if name not in desired.fields:
             continue
         if name not in allowed:
             plan.skipped.append(name)
-            continue
-        wanted = desired.fields[name]
-        have = current.scalars.get(name)
-        same = _same_scalar(name, have, wanted)
-        if preserve_plex_edits:
-            empty = have in (None, "") or (name == "title" and _is_placeholder_title(have, current.files))
-            if not empty:
-                if not same:
-                    plan.kept.append(name)
-                continue
-            if same or wanted in (None, ""):
-                continue
-        elif same and name in current.locked:
-            continue
-        if name == "title" and not wanted:
-            continue  # never blank a Plex title
-        params[f"{name}.value"] = _value_param(name, wanted)
-        params[f"{name}.locked"] = 1
-        plan.changes.append(FieldChange(name, have, wanted, lock_only=same))
-
-    for prefix in TAGS:
-        if prefix not in desired.fields:
-            continue
-        if prefix not in allowed:
-            plan.skipped.append(prefix)
-            continue
-        wanted_list = list(desired.fields[prefix])
-        have_list = list(current.tags.get(prefix, []))
-        same = set(wanted_list) == set(have_list)
-        if preserve_plex_edits:
-            if have_list:
-                if not same:
-                    plan.kept.append(prefix)
-                continue
-            if not wanted_list:
-                continue
-        elif same and prefix in current.locked:
-            continue
-        params.update(tag_params(prefix, wanted_list, have_list))
-        plan.changes.append(FieldChange(prefix, have_list, wanted_list, lock_only=same))
-
-    plan.params = params
+        elif name in TAGS:
+            _plan_list(plan, name, list(desired.fields[name]), list(current.tags.get(name, [])),
+                       current, preserve_plex_edits)
+        else:
+            _plan_scalar(plan, name, desired.fields[name], current, preserve_plex_edits)
     return plan
+
+
+def _plan_scalar(plan: Plan, name: str, wanted: Any, current: CurrentState, preserve: bool) -> None:
+    have = current.scalars.get(name)
+    same = _same_scalar(name, have, wanted)
+    plex_empty = have in (None, "") or (name == "title" and _is_placeholder_title(have, current.files))
+    verdict = decide(same=same, locked=name in current.locked, plex_empty=plex_empty,
+                     stash_empty=wanted in (None, ""), preserve_plex_edits=preserve)
+    if verdict == KEEP:
+        plan.kept.append(name)
+    if verdict != WRITE or (name == "title" and not wanted):
+        return  # never blank a Plex title
+    plan.params[f"{name}.value"] = _value_param(name, wanted)
+    plan.params[f"{name}.locked"] = 1
+    plan.changes.append(FieldChange(name, have, wanted, lock_only=same))
+
+
+def _plan_list(plan: Plan, prefix: str, wanted: list[str], have: list[str], current: CurrentState,
+               preserve: bool) -> None:
+    same = set(wanted) == set(have)
+    verdict = decide(same=same, locked=prefix in current.locked, plex_empty=not have,
+                     stash_empty=not wanted, preserve_plex_edits=preserve)
+    if verdict == KEEP:
+        plan.kept.append(prefix)
+    if verdict != WRITE:
+        return
+    plan.params.update(tag_params(prefix, wanted, have))
+    plan.changes.append(FieldChange(prefix, have, wanted, lock_only=same))
 
 
 def tag_params(prefix: str, wanted: list[str], have: list[str]) -> dict[str, Any]:

@@ -22,6 +22,17 @@ from collections import namedtuple
 from queue.inbox import Inbox
 from sync import db
 
+DRAIN = db.register(db.Table("drain", """
+CREATE TABLE IF NOT EXISTS drain (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT,
+    heartbeat REAL,
+    expires REAL,
+    wake_requested_at REAL
+);
+INSERT OR IGNORE INTO drain(id) VALUES (1)
+"""))
+
 LEASE_TTL_S = 30.0
 # A drain asked for but not yet started (Stash's job queue may be busy with a scan) is trusted
 # for this long; after that the next hook asks again, in case the request was lost.
@@ -56,6 +67,8 @@ def _holder_is_dead(holder: str) -> bool:
 
 
 def read(conn: sqlite3.Connection) -> LeaseInfo:
+    """The lease row as it is now (a read; the caller's transaction makes it consistent)."""
+    db.ensure(conn, DRAIN)
     row = conn.execute(
         "SELECT holder, heartbeat, expires, wake_requested_at FROM drain WHERE id = 1"
     ).fetchone()
@@ -71,7 +84,11 @@ def _held_by_other(info: LeaseInfo, holder: str, now: float) -> bool:
 
 
 def acquire(conn: sqlite3.Connection, holder: str, *, ttl: float = LEASE_TTL_S) -> LeaseInfo | None:
-    """Take the lease; returns None when another live drain holds it (the current info else)."""
+    """Take the lease; returns None when another live drain holds it (the current info else).
+
+    Atomic (one BEGIN IMMEDIATE transaction); taking a lease this holder already has renews it.
+    """
+    db.ensure(conn, DRAIN)
 
     def work(c: sqlite3.Connection) -> LeaseInfo | None:
         now = time.time()
@@ -90,7 +107,11 @@ def acquire(conn: sqlite3.Connection, holder: str, *, ttl: float = LEASE_TTL_S) 
 
 
 def renew(conn: sqlite3.Connection, holder: str, *, ttl: float = LEASE_TTL_S) -> bool:
-    """Extend the lease; False means it was lost (expired and taken) and work must stop."""
+    """Extend the lease; False means it was lost (expired and taken) and work must stop.
+
+    One statement, atomic alone, retried while the database is locked.
+    """
+    db.ensure(conn, DRAIN)
     now = time.time()
     changed = db.with_retry(
         lambda: conn.execute(
@@ -102,7 +123,11 @@ def renew(conn: sqlite3.Connection, holder: str, *, ttl: float = LEASE_TTL_S) ->
 
 
 def release_if_idle(conn: sqlite3.Connection, holder: str) -> bool:
-    """Release the lease unless due work remains; True when released (the drain may end)."""
+    """Release the lease unless due work remains; True when released (the drain may end).
+
+    Atomic with the "anything due?" check, which is what orders it against a hook's enqueue.
+    """
+    db.ensure(conn, DRAIN)
 
     def work(c: sqlite3.Connection) -> bool:
         if Inbox(c).has_due():
@@ -118,7 +143,11 @@ def release_if_idle(conn: sqlite3.Connection, holder: str) -> bool:
 
 
 def release(conn: sqlite3.Connection, holder: str) -> None:
-    """Release unconditionally (stopping early: Plex down, wrong token, cancelled)."""
+    """Release unconditionally (stopping early: Plex down, wrong token, cancelled).
+
+    Idempotent; a lease another holder took meanwhile is left alone.
+    """
+    db.ensure(conn, DRAIN)
     db.with_retry(
         lambda: conn.execute(
             "UPDATE drain SET holder = NULL, heartbeat = NULL, expires = NULL WHERE id = 1"
@@ -135,6 +164,7 @@ def claim_wake(conn: sqlite3.Connection, now: float | None = None) -> bool:
     asked for recently and has not started yet. Otherwise the request is recorded and the
     caller asks Stash.
     """
+    db.ensure(conn, DRAIN)
     now = now if now is not None else time.time()
     info = read(conn)
     if info.holder and (info.expires or 0) > now and not _holder_is_dead(info.holder):
@@ -146,5 +176,6 @@ def claim_wake(conn: sqlite3.Connection, now: float | None = None) -> bool:
 
 
 def forget_wake(conn: sqlite3.Connection) -> None:
-    """Asking Stash failed: clear the request so the next hook asks again."""
+    """Asking Stash failed: clear the request so the next hook asks again (idempotent)."""
+    db.ensure(conn, DRAIN)
     db.with_retry(lambda: conn.execute("UPDATE drain SET wake_requested_at = NULL WHERE id = 1"))

@@ -40,13 +40,16 @@ class WorkQueue:
         # The inbox is the durable record; this file is a hand-over that release_orphans can
         # rebuild, so it does not need an fsync per put/ack.
         for conn in {id(c): c for c in (self._queue._getter, self._queue._putter)}.values():
-            conn.execute("PRAGMA synchronous=NORMAL")
+            if conn is not None:
+                conn.execute("PRAGMA synchronous=NORMAL")
         self._acked_since_clear = 0
 
     def put(self, job: dict[str, Any]) -> int:
         if "pqid" in job:
             raise ValueError("a job may not carry a 'pqid' key (persist-queue reserves it)")
-        return int(self._queue.put(job))
+        row_id = self._queue.put(job)
+        assert row_id is not None  # SQLiteAckQueue always returns the new row's id
+        return int(row_id)
 
     def get(self, timeout: float = 0.5) -> tuple[int, dict[str, Any]] | None:
         """The next job as (row id, job), waiting up to ``timeout``; None when there is none."""
@@ -64,20 +67,10 @@ class WorkQueue:
         if self._acked_since_clear >= 200:
             self.clear_acked()
 
-    def nack(self, row_id: int) -> None:
-        self._queue.nack(id=row_id)
-
-    def ack_failed(self, row_id: int) -> None:
-        self._queue.ack_failed(id=row_id)
-
     def pending(self) -> int:
         """Jobs not yet handed to the worker (a real COUNT, not persist-queue's counter)."""
         with self._queue.action_lock:  # the getter connection is shared with the worker's get
             return self._queue._count()
-
-    def in_flight(self) -> int:
-        with self._queue.action_lock:
-            return self._queue.unack_count()
 
     def scene_ids(self) -> set[int]:
         """Scenes with a job that is pending or handed out but not acknowledged."""
@@ -93,7 +86,7 @@ class WorkQueue:
 
     def drain_pending(self) -> list[tuple[int, dict[str, Any]]]:
         """Take every pending job out (stopping early: they go back to the inbox)."""
-        taken = []
+        taken: list[tuple[int, dict[str, Any]]] = []
         while True:
             item = self.get(timeout=0)
             if item is None:

@@ -1,9 +1,13 @@
-"""The plugin's SQLite database: where it lives, how it is opened, and its schema.
+"""The plugin's SQLite database: where it lives, how it is opened, and how tables come to exist.
 
-One file holds the sync state, the per-scene inbox and the drain lease, so that a hook's check and
-its enqueue, and a worker's ack and its sync-state update, can each be one transaction. Every
-process (hooks run many at once) opens it in WAL mode with a busy timeout, and retries the few
-operations SQLite refuses to wait for (switching a fresh file to WAL needs an exclusive lock).
+One file holds the sync state, the per-scene inbox, the drain lease and the small meta values,
+so that a hook's check and its enqueue, and a worker's ack and its sync-state update, can each be
+one transaction. Every process (hooks run many at once) opens it in WAL mode with a busy
+timeout, and retries the few operations SQLite refuses to wait for.
+
+Each table is defined next to the class that owns it (``Table``); this module only knows how to
+make a table exist on a connection, once, and how to upgrade one made by an older release (new
+columns are added, nothing is ever dropped, so queued jobs survive an upgrade).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections import namedtuple
 from collections.abc import Callable
 
 # The hook imports this module: `typing` and `pathlib` together cost more than the hook's own
@@ -28,52 +33,35 @@ BUSY_TIMEOUT_S = 15.0
 # gives up with an error that says what to do. The hook must never drop an edit silently.
 RETRY_DEADLINE_S = 30.0
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sync_state (
-    scene_id INTEGER PRIMARY KEY,
-    last_synced_at REAL NOT NULL,
-    last_sync_status TEXT NOT NULL,
-    plex_item_key TEXT,
-    updated_at REAL NOT NULL,
-    stash_updated_at TEXT,
-    stash_updated_ts REAL,
-    fetched_at REAL,
-    payload_hash TEXT,
-    poster_hash TEXT
-);
-CREATE TABLE IF NOT EXISTS inbox (
-    scene_id INTEGER PRIMARY KEY,
-    state TEXT NOT NULL DEFAULT 'pending',
-    generation INTEGER NOT NULL DEFAULT 1,
-    stash_updated_at TEXT,
-    queued_at REAL NOT NULL,
-    reason TEXT NOT NULL DEFAULT 'hook',
-    force INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    not_before REAL NOT NULL DEFAULT 0,
-    last_error TEXT,
-    detail TEXT
-);
-CREATE INDEX IF NOT EXISTS inbox_due ON inbox(state, not_before);
-CREATE TABLE IF NOT EXISTS drain (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    holder TEXT,
-    heartbeat REAL,
-    expires REAL,
-    wake_requested_at REAL
-);
-INSERT OR IGNORE INTO drain(id) VALUES (1);
-CREATE TABLE IF NOT EXISTS error_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    scene_id INTEGER,
-    message TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT
-);
-"""
+
+class Table(namedtuple("Table", "name create added_columns", defaults=((),))):
+    """A table of the plugin database: its name, its ``CREATE ... IF NOT EXISTS`` statements
+    (the table and its indexes), and the columns later releases added, as ``(column, ALTER TABLE
+    statement)`` pairs, so that a database made by an older release is upgraded in place."""
+
+    __slots__ = ()
+
+
+_REGISTERED: dict[str, Table] = {}
+
+
+def register(table: Table) -> Table:
+    """Make every connection opened from now on create ``table`` (owners call this at import).
+
+    Owners also call ``ensure`` before use, so a connection opened before the owner was imported
+    still gets the table.
+    """
+    _REGISTERED[table.name] = table
+    return table
+
+
+class PluginConnection(sqlite3.Connection):
+    """A connection that remembers which tables it has already checked (a set lookup per use)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.ensured: set[str] = set()
+        self.created_file = False
 
 
 class DatabaseError(Exception):
@@ -138,71 +126,92 @@ def explain(exc: BaseException, path: str | os.PathLike[str]) -> DatabaseError:
     )
 
 
-# Written to the data folder only by drains (plex.index.INDEX_DB, queue.work.WORK_DIR): a new
-# plexsync.db beside them means the old one was deleted, and the edits queued in it are gone.
-_DRAIN_ARTIFACTS = ("plex_index.db", "work")
-LOST_KEY = "database_lost_at"
+def passes_check(path: str | os.PathLike[str]) -> bool:
+    """Whether SQLite's own integrity check accepts the file (to tell which file is broken)."""
+    try:
+        probe = sqlite3.connect(os.fspath(path), timeout=5)
+        try:
+            return probe.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            probe.close()
+    except sqlite3.Error:
+        return False
 
 
-def connect(path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    """Open the database in autocommit mode, WAL, FULL sync, with the schema in place."""
+def connect(path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) -> PluginConnection:
+    """Open the database in autocommit mode, WAL, FULL sync, with every registered table.
+
+    ``created_file`` on the connection tells whether this call created the file.
+    """
     existed = os.path.exists(path)
     try:
         conn = sqlite3.connect(
-            os.fspath(path), timeout=timeout, isolation_level=None, check_same_thread=False
+            os.fspath(path), timeout=timeout, isolation_level=None, check_same_thread=False,
+            factory=PluginConnection,
         )
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open the PlexSync database {path}: {exc}") from None
+    assert isinstance(conn, PluginConnection)
+    conn.created_file = not existed
     try:
         with_retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchall())
         # FULL: a queued edit survives a power cut as well as a crash. Hooks rarely contend
         # (Stash runs a bulk edit's hooks one after another), so the fsync is affordable.
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")  # noqa: S608 - constant
-        _ensure_schema(conn)
-        if not existed:
-            _note_if_lost(conn, path)
+        conn.execute("PRAGMA synchronous=FULL")  # (the busy timeout is sqlite3.connect's timeout)
+        _ensure_tables(conn, list(_REGISTERED.values()))
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise explain(exc, path) from None
     return conn
 
 
-def _note_if_lost(conn: sqlite3.Connection, path: str | os.PathLike[str]) -> None:
-    """A database created where a drain already worked replaces a lost one: say so, once."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if any(os.path.exists(os.path.join(folder, name)) for name in _DRAIN_ARTIFACTS):
-        transaction(conn, lambda c: c.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (LOST_KEY, repr(time.time()))
-        ))
+def ensure(conn: sqlite3.Connection, table: Table) -> None:
+    """Make sure ``table`` exists on this connection, with all its columns (idempotent).
+
+    The first call per connection costs one small read; later calls cost a set lookup. Safe
+    inside a caller's transaction (the statements then join it).
+    """
+    ensured = getattr(conn, "ensured", None)
+    if ensured is not None and table.name in ensured:
+        return
+    _ensure_tables(conn, [table])
 
 
-def lost_since(conn: sqlite3.Connection) -> float | None:
-    """When a lost database was replaced by an empty one (until 'Sync all scenes' rebuilt it)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (LOST_KEY,)).fetchone()
-    try:
-        return float(row[0]) if row else None
-    except (TypeError, ValueError):
-        return 0.0
+def _ensure_tables(conn: sqlite3.Connection, tables: list[Table]) -> None:
+    ensured = getattr(conn, "ensured", None)
+    wanted = [t for t in tables if ensured is None or t.name not in ensured]
+    if not wanted:
+        return
+    # Fast path: one read tells which tables exist; an up-to-date database needs no write lock.
+    existing = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    missing_columns = {
+        table.name: _missing_columns(conn, table) for table in wanted
+        if table.name in existing and table.added_columns
+    }
+    if any(t.name not in existing for t in wanted) or any(missing_columns.values()):
+
+        def create(c: sqlite3.Connection) -> None:
+            for table in wanted:
+                for statement in table.create.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                # Re-read inside the lock: another process may have upgraded meanwhile.
+                for _, alter in _missing_columns(c, table):
+                    c.execute(alter)
+
+        if conn.in_transaction:
+            create(conn)
+        else:
+            transaction(conn, create)
+    if ensured is not None:
+        ensured.update(t.name for t in wanted)
 
 
-def forget_lost(conn: sqlite3.Connection) -> None:
-    with_retry(lambda: conn.execute("DELETE FROM meta WHERE key = ?", (LOST_KEY,)))
-
-
-def _ensure_schema(conn: sqlite3.Connection) -> None:
-    def create(c: sqlite3.Connection) -> None:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                c.execute(statement)
-
-    # Fast path: an existing database already has the tables; skip the write lock.
-    row = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-        "('sync_state','inbox','drain','error_log','meta')"
-    ).fetchone()
-    if row[0] < 5:
-        transaction(conn, create)
+def _missing_columns(conn: sqlite3.Connection, table: Table) -> list[tuple[str, str]]:
+    have = {row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)", (table.name,))}
+    return [(name, alter) for name, alter in table.added_columns if name not in have]
 
 
 def transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -8,7 +8,7 @@ worker read the scene after that second had ended.
 
 from __future__ import annotations
 
-from sync.state import SyncState
+from sync.state import SUCCESS, SyncState
 from sync.timestamps import parse_instant
 
 STASH_RESOLUTION_S = 1.0
@@ -17,7 +17,7 @@ STASH_RESOLUTION_S = 1.0
 def needs_resync(scene_id: int, stash_updated_at: str | None, sync_state: SyncState) -> bool:
     """True unless the last successful sync already covers ``stash_updated_at``."""
     record = sync_state.get(scene_id)
-    if record is None or record.status != "success":
+    if record is None or record.status != SUCCESS:
         return True
     new = parse_instant(stash_updated_at)
     synced = record.stash_updated_ts

@@ -96,35 +96,39 @@ class LeakScan:
                     found.append(f"{where} contains the token {secret[:6]}…")
 
         for stash in self.stashes:
-            for run in list(stash.runs):
-                where = f"{run.kind} run {run.name or run.args.get('mode')!r}"
-                check(f"{where} stdout", run.stdout)
-                check(f"{where} stderr", run.stderr)
-                check(f"{where} logs", run.logs)
-                check(f"{where} output", run.output)
-                check(f"{where} error", run.error)
-            check("Stash log", list(stash.stash_log))
-            for doc in list(stash.received_documents):
-                if isinstance(doc.query, str) and "configurePlugin" in doc.query:
-                    continue
-                check("GraphQL document sent to Stash", (doc.query, doc.variables))
-            env_dir = stash._env.get("PLEXSYNC_DATA_DIR")
-            self.data_dirs.add(Path(env_dir) if env_dir else Path(stash.plugin_dir) / "data")
+            self._scan_stash(stash, check)
         for plex in self.plexes:
             for rec in plex.log_snapshot():
                 check(f"Plex request {rec.method} {rec.path}", (rec.raw_path, rec.query, rec.params))
                 if rec.token_source == "query":
                     found.append(f"Plex request {rec.method} {rec.path} carried the token in the URL")
         for folder in sorted(self.data_dirs):
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    try:
-                        check(f"data file {path}", path.read_bytes())
-                    except OSError:
-                        pass
+            self._scan_files(folder, check)
         return found
+
+    def _scan_stash(self, stash, check) -> None:
+        for run in list(stash.runs):
+            where = f"{run.kind} run {run.name or run.args.get('mode')!r}"
+            for part in ("stdout", "stderr", "logs", "output", "error"):
+                check(f"{where} {part}", getattr(run, part))
+        check("Stash log", list(stash.stash_log))
+        for doc in list(stash.received_documents):
+            if isinstance(doc.query, str) and "configurePlugin" in doc.query:
+                continue
+            check("GraphQL document sent to Stash", (doc.query, doc.variables))
+        env_dir = stash._env.get("PLEXSYNC_DATA_DIR")
+        self.data_dirs.add(Path(env_dir) if env_dir else Path(stash.plugin_dir) / "data")
+
+    @staticmethod
+    def _scan_files(folder: Path, check) -> None:
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                try:
+                    check(f"data file {path}", path.read_bytes())
+                except OSError:
+                    pass
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ Every case runs the real PlexSync.py through the Stash stand-in (stdin exactly a
 or exactly the bytes given) and, where Plex is involved, the Plex stand-in; each case asserts the
 plugin's answer: one JSON object on stdout with a clear error (never a traceback as the message),
 no crash, bounded time, and for scene data the exact values that reached Plex. Property-based
-tests (hypothesis) cover path_map and text cleaning.
+tests (hypothesis) cover text cleaning (path_map's are in test_pathmap.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from plex.pathmap import PathMap, PathRule
-from tests.reliability_helpers import (
+from plex.mapping import (
+    MAX_TAGS,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    clean_line,
+    clean_summary,
+    clean_tags,
+    parse_date,
+)
+from tests.helpers import (
     configure,
     inbox,
     process_queue,
@@ -33,15 +41,6 @@ from tests.standins.plugin_runner import (
     build_argv,
     build_env,
     encode_plugin_input,
-)
-from validation.text import (
-    MAX_TAGS,
-    SUMMARY_MAX,
-    TITLE_MAX,
-    clean_line,
-    clean_summary,
-    clean_tags,
-    parse_date,
 )
 
 # -- stdin ------------------------------------------------------------------------------------
@@ -380,99 +379,6 @@ def test_scene_data_corpus_through_the_full_sync(linked, data_dir: Path) -> None
     names = item("names")
     assert sorted(names["tags"]["actor"]) == sorted(keep)
     assert names["tags"]["genre"] == ["Rock & Roll"]
-
-
-# -- property-based: path_map -----------------------------------------------------------------
-
-_SEGMENT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\;=>\x00"),
-    min_size=1, max_size=8,
-).filter(lambda s: s.strip() == s and s not in (".", ".."))
-_POSIX_PATH = st.lists(_SEGMENT, min_size=1, max_size=5).map(lambda parts: "/" + "/".join(parts))
-
-
-def _rules(pairs: list[tuple[str, str]]) -> str:
-    return "; ".join(f"{stash} => {plex}" for stash, plex in pairs)
-
-
-@settings(max_examples=300, deadline=None)
-@given(rules=st.lists(st.tuples(_POSIX_PATH, _POSIX_PATH), max_size=4), path=_POSIX_PATH)
-def test_pathmap_unmapped_paths_are_unchanged(rules, path) -> None:
-    path_map = PathMap.parse(_rules(rules))
-    covered = any(path == s or path.startswith(s.rstrip("/") + "/") for s, _ in rules)
-    if not covered:
-        assert path_map.to_plex(path) == path
-
-
-@settings(max_examples=300, deadline=None)
-@given(prefix=_POSIX_PATH, extra=st.lists(_SEGMENT, min_size=1, max_size=3), rest=_POSIX_PATH,
-       short_target=_POSIX_PATH, long_target=_POSIX_PATH)
-def test_pathmap_longest_prefix_wins(prefix, extra, rest, short_target, long_target) -> None:
-    longer = prefix + "/" + "/".join(extra)
-    assume(prefix + rest != longer and not (prefix + rest).startswith(longer + "/"))
-    for order in ([(prefix, short_target), (longer, long_target)],
-                  [(longer, long_target), (prefix, short_target)]):
-        path_map = PathMap.parse(_rules(order))
-        assert path_map.to_plex(longer + rest) == long_target + rest
-        assert path_map.to_plex(prefix + rest) == short_target + rest
-
-
-@settings(max_examples=300, deadline=None)
-@given(prefix=_POSIX_PATH, tail=_SEGMENT, rest=_POSIX_PATH, target=_POSIX_PATH)
-def test_pathmap_matches_whole_components_only(prefix, tail, rest, target) -> None:
-    path_map = PathMap.parse(f"{prefix} => {target}")
-    assert path_map.to_plex(prefix + tail + rest) == prefix + tail + rest  # /data vs /database
-    assert path_map.to_plex(prefix + rest) == target + rest
-    assert path_map.to_plex(prefix) == target
-    # A trailing separator on either side of the rule changes nothing.
-    assert PathMap.parse(f"{prefix}/ => {target}/").to_plex(prefix + rest) == target + rest
-
-
-@settings(max_examples=300, deadline=None)
-@given(parts=st.lists(_SEGMENT, min_size=1, max_size=5), drive=st.sampled_from("CDEZ"),
-       root=st.lists(_SEGMENT, min_size=0, max_size=2))
-def test_pathmap_separators_round_trip(parts, drive, root) -> None:
-    """POSIX → Windows turns every / into \\; Windows → POSIX turns them back, case kept."""
-    windows_root = f"{drive}:\\" + "\\".join(root) if root else f"{drive}:\\"
-    to_windows = PathMap.parse(f"/data => {windows_root}")
-    mapped = to_windows.to_plex("/data/" + "/".join(parts))
-    assert "/" not in mapped
-    assert mapped == windows_root.rstrip("\\") + "\\" + "\\".join(parts)
-    back = PathMap.parse(f"{windows_root} => /data")
-    assert back.to_plex(mapped) == "/data/" + "/".join(parts)
-    # Windows prefixes compare case-insensitively (the drive letter and folders).
-    swapped = "".join(c.swapcase() if c.isascii() else c for c in mapped[:len(windows_root)])
-    assert back.to_plex(swapped + mapped[len(windows_root):]) == (
-        "/data/" + "/".join(parts)
-    )
-
-
-@settings(max_examples=300, deadline=None)
-@given(root=st.sampled_from(["/", "D:\\", "d:/"]), parts=st.lists(_SEGMENT, min_size=1, max_size=4),
-       target=_POSIX_PATH)
-def test_pathmap_root_prefix_keeps_a_separator(root, parts, target) -> None:
-    """A rule for a whole drive or the filesystem root still joins with a separator."""
-    separator = "/" if root == "/" or root.endswith("/") else "\\"
-    path = root + separator.join(parts)
-    mapped = PathMap.parse(f"{root} => {target}").to_plex(path)
-    assert mapped == target + "/" + "/".join(parts)
-    back = PathMap.parse(f"{target} => {root}").to_plex(target + "/" + "/".join(parts))
-    assert back == {"/": "/", "D:\\": "D:\\", "d:/": "d:\\"}[root] + (
-        "/" if root == "/" else "\\").join(parts)  # a drive letter means Windows separators
-
-
-@settings(max_examples=200, deadline=None)
-@given(text=st.text(max_size=60))
-def test_pathmap_parse_never_crashes_and_names_the_rule(text) -> None:
-    try:
-        path_map = PathMap.parse(text)
-    except ValueError as exc:
-        assert str(exc).startswith("rule ")
-        return
-    for rule in path_map.rules:
-        assert isinstance(rule, PathRule) and rule.stash_prefix and rule.plex_prefix
-    lengths = [len(r.stash_prefix) for r in path_map.rules]
-    assert lengths == sorted(lengths, reverse=True)
 
 
 # -- property-based: text cleaning --------------------------------------------------------------

@@ -31,8 +31,13 @@ def synced(state: SyncState, stamp: str | None, fetched_at: float, scene_id: int
     state.update_success(scene_id, "/library/metadata/70", stamp, fetched_at=fetched_at)
 
 
-def test_resolution_is_one_second() -> None:
-    assert STASH_RESOLUTION_S == 1.0
+def test_same_second_edit_is_covered_only_by_a_read_after_that_second(state: SyncState) -> None:
+    """Stash stamps whole seconds: a read inside the stamp's second may predate an edit made in
+    that same second, a read once the second is over cannot."""
+    synced(state, STAMP, STAMP_TS + STASH_RESOLUTION_S - 0.001)
+    assert needs_resync(7, STAMP, state) is True
+    synced(state, STAMP, STAMP_TS + STASH_RESOLUTION_S)
+    assert needs_resync(7, STAMP, state) is False
 
 
 def test_never_synced_needs_resync(state: SyncState) -> None:

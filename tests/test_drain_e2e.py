@@ -9,18 +9,27 @@ stand-in's state and request log and from the plugin's own database files.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from queue import lease
 from sync import db
 from tests.conftest import PLEX_TOKEN
+from tests.helpers import (
+    actual_plex_state,
+    configure,
+    drain_held,
+    drain_runs,
+    expected_plex_state,
+    fast_forward,
+    inbox,
+    process_queue,
+    run_task,
+    synced,
+)
 from tests.standins.fake_plex import FakePlex
 
 WRONG_TOKEN = "definitely-wrong-token-4711"
@@ -41,7 +50,7 @@ def world(fake_stash, data_dir: Path, request) -> Iterator[tuple]:
     plex = FakePlex(token=PLEX_TOKEN, tag_semantics=mode)
     plex.start()
     plex.add_section(1, "Movies", "movie", ["/media/videos"])
-    configure(fake_stash, plex)
+    configure(fake_stash, plex.url)
     try:
         yield fake_stash, plex
     finally:
@@ -57,100 +66,10 @@ def world(fake_stash, data_dir: Path, request) -> Iterator[tuple]:
                 assert PLEX_TOKEN.encode() not in content and WRONG_TOKEN.encode() not in content, path
 
 
-def configure(stash, plex, **settings) -> None:
-    values = {"plex_url": plex.url, "plex_token": PLEX_TOKEN, "plex_library": "", "path_map": "",
-              "strict_matching": True, "preserve_plex_edits": False, "tls_verify": True}
-    values.update(settings)
-    stash.set_plugin_settings(values)
-
-
-@contextmanager
-def drain_held(data_dir: Path) -> Iterator[None]:
-    """Hold the drain lease as a running drain would: hooks queue but start no drain task."""
-    conn = db.connect(data_dir / db.DB_NAME)
-    holder = f"{os.uname().nodename}:{os.getpid()}:test"
-    lease.acquire(conn, holder, ttl=600)
-    try:
-        yield
-    finally:
-        lease.release(conn, holder)
-        conn.close()
-
-
-def run_task(stash, name: str, args: dict | None = None, timeout: float = 90):
-    job = stash.run_task(name, args)
-    stash.wait_for_jobs(timeout)
-    return stash.job(job).run
-
-
-def process_queue(stash, timeout: float = 90):
-    return run_task(stash, "Process queue", timeout=timeout)
-
-
-def drain_runs(stash) -> list:
-    return [r for r in stash.task_runs() if r.args.get("mode") == "process_queue"]
-
-
-def inbox(data_dir: Path) -> dict[int, dict]:
-    conn = sqlite3.connect(data_dir / db.DB_NAME)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {row["scene_id"]: dict(row) for row in conn.execute("SELECT * FROM inbox")}
-    finally:
-        conn.close()
-
-
-def synced(data_dir: Path) -> dict[int, dict]:
-    conn = sqlite3.connect(data_dir / db.DB_NAME)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {row["scene_id"]: dict(row) for row in conn.execute("SELECT * FROM sync_state")}
-    finally:
-        conn.close()
-
-
-def fast_forward(data_dir: Path) -> None:
-    """Let the retry times pass (instead of sleeping through minutes of backoff)."""
-    conn = sqlite3.connect(data_dir / db.DB_NAME)
-    conn.execute("UPDATE inbox SET not_before = 0")
-    conn.commit()
-    conn.close()
-
-
 def ids(stash, kind: str, names: list[str]) -> list[str]:
     adder = {"performer": stash.add_performer, "tag": stash.add_tag, "group": stash.add_group}[kind]
     finder = {"performer": stash.find_performer, "tag": stash.find_tag, "group": stash.find_group}[kind]
     return [finder(n) or adder(n) for n in names]
-
-
-def expected_plex_state(stash, scene_id: str) -> dict:
-    scene = stash.scene(scene_id)
-    return {
-        "title": scene["title"],
-        "summary": scene["details"],
-        "originallyAvailableAt": scene["date"],
-        "studio": (scene["studio"] or {}).get("name"),
-        "userRating": None if scene["rating100"] is None else f"{scene['rating100'] / 10:.1f}",
-        "genre": sorted(t["name"] for t in scene["tags"]),
-        "actor": sorted(p["name"] for p in scene["performers"]),
-        "collection": sorted(g["group"]["name"] for g in scene["groups"]),
-        "poster_sha1": hashlib.sha1(stash.cover(scene_id)).hexdigest(),
-    }
-
-
-def actual_plex_state(plex, rk: int) -> dict:
-    item = plex.item(rk)
-    return {
-        "title": item["title"],
-        "summary": item["summary"],
-        "originallyAvailableAt": item["originallyAvailableAt"],
-        "studio": item["studio"],
-        "userRating": item["userRating"],
-        "genre": sorted(item["tags"]["genre"]),
-        "actor": sorted(item["tags"]["actor"]),
-        "collection": sorted(item["tags"]["collection"]),
-        "poster_sha1": item["poster_sha1"],
-    }
 
 
 def full_scene(stash, path: str, n: int = 1) -> str:
@@ -212,7 +131,7 @@ def test_removals_reach_plex_in_both_tag_modes(world, tag_mode: str, data_dir: P
 
 def test_preserve_plex_edits_fills_only_empty_fields(world, data_dir: Path) -> None:
     stash, plex = world
-    configure(stash, plex, preserve_plex_edits=True)
+    configure(stash, plex.url, preserve_plex_edits=True)
     rk = plex.add_movie(1, "A Title Typed In Plex", ["/media/videos/p.mp4"], summary="Summary typed in Plex",
                         genres=["Plex Genre"])
     scene = full_scene(stash, "/media/videos/p.mp4", 3)
@@ -230,7 +149,7 @@ def test_preserve_plex_edits_fills_only_empty_fields(world, data_dir: Path) -> N
 
 def test_path_map_matches_the_exact_mapped_path(world, data_dir: Path) -> None:
     stash, plex = world
-    configure(stash, plex, path_map="/data/stash => /media/videos")
+    configure(stash, plex.url, path_map="/data/stash => /media/videos")
     right = plex.add_movie(1, "right", ["/media/videos/studio/same-name.mp4"])
     decoy = plex.add_movie(1, "decoy", ["/media/videos/other/same-name.mp4"])
     scene = stash.add_scene("Mapped", ["/data/stash/studio/same-name.mp4"])
@@ -260,7 +179,7 @@ def test_strict_low_confidence_goes_to_review_and_permissive_writes_best(world, 
     assert sorted(review["candidates"]) == ["/media/videos/StudioX/twin.mp4", "/media/videos/elsewhere/TWIN.mp4"]
     assert any("candidate: /media/videos/elsewhere/TWIN.mp4" in m for m in status.logs_at("info"))
 
-    configure(stash, plex, strict_matching=False)
+    configure(stash, plex.url, strict_matching=False)
     retried = run_task(stash, "Retry failed")
     assert retried.error is None
     assert plex.item(near)["title"] == "Twin Title"  # more path components in common
@@ -396,7 +315,7 @@ def test_wrong_token_one_clear_error_jobs_kept_then_fixed(world, data_dir: Path)
     stash, plex = world
     rk = plex.add_movie(1, "t", ["/media/videos/t.mp4"])
     scene = full_scene(stash, "/media/videos/t.mp4", 5)
-    configure(stash, plex, plex_token=WRONG_TOKEN)
+    configure(stash, plex.url, plex_token=WRONG_TOKEN)
     with drain_held(data_dir):
         stash.update_scene(scene, title="Token Test")
     run = process_queue(stash)
@@ -405,7 +324,7 @@ def test_wrong_token_one_clear_error_jobs_kept_then_fixed(world, data_dir: Path)
     assert len(about_token) == 1 and about_token[0] == run.error
     assert inbox(data_dir)[int(scene)]["state"] == "pending"
 
-    configure(stash, plex)
+    configure(stash, plex.url)
     fast_forward(data_dir)
     fixed = process_queue(stash)
     assert fixed.error is None and fixed.output["written"] == 1
@@ -475,7 +394,7 @@ def test_scene_deleted_while_queued_is_dropped(world, data_dir: Path) -> None:
 def test_episode_in_a_named_show_library(world, data_dir: Path) -> None:
     stash, plex = world
     plex.add_section(2, "Series", "show", ["/media/series"])
-    configure(stash, plex, plex_library="Movies, Series")
+    configure(stash, plex.url, plex_library="Movies, Series")
     show = plex.add_show(2, "Harbor Nights")
     rk = plex.add_episode(show, 1, 2, "Episode file name", ["/media/series/Harbor/S01E02.mkv"])
     scene = full_scene(stash, "/media/series/Harbor/S01E02.mkv", 6)
@@ -497,7 +416,7 @@ def test_episode_in_a_named_show_library(world, data_dir: Path) -> None:
 
 def test_unknown_plex_library_stops_with_the_setting_named(world, data_dir: Path) -> None:
     stash, plex = world
-    configure(stash, plex, plex_library="Clips")
+    configure(stash, plex.url, plex_library="Clips")
     plex.add_movie(1, "x", ["/media/videos/x.mp4"])
     scene = stash.add_scene("X", ["/media/videos/x.mp4"])
     with drain_held(data_dir):

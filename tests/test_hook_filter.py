@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hooks.handlers import PLEX_FIELDS, changed_fields, enqueue_scenes, requires_plex_sync
+from hooks.handlers import PLEX_FIELDS, changed_fields, requires_plex_sync
 from queue import lease
+from queue.enqueue import enqueue_scenes
 from queue.inbox import Inbox
 from sync import db
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +13,8 @@ import pytest
 from queue import inbox as inbox_module
 from queue.inbox import Inbox, InboxEntry, database_path, is_scene_in_queue
 from sync import db
+from tests.processes import run_together
 
-REPO = Path(__file__).resolve().parent.parent
 T0 = 1_700_000_000.0
 
 
@@ -423,17 +421,12 @@ def test_is_scene_in_queue_by_directory_or_file(tmp_path: Path) -> None:
 # -- many processes -----------------------------------------------------------------------------
 
 _HOOK = r"""
-import json, os, sys, time
-from hooks.handlers import enqueue_scenes
+import json, sys
+from queue.enqueue import enqueue_scenes
 from sync import db
 
 db_path, go_file, scene = sys.argv[1], sys.argv[2], int(sys.argv[3])
-print("ready", flush=True)
-deadline = time.monotonic() + 60
-while not os.path.exists(go_file):
-    if time.monotonic() > deadline:
-        sys.exit("start signal never came")
-    time.sleep(0.005)
+ready_then_wait(go_file)
 conn = db.connect(db_path)
 wake = enqueue_scenes(conn, [(scene, "2026-01-11T18:07:53+11:00")], reason="hook")
 wake += enqueue_scenes(conn, [(scene, "2026-01-11T18:07:54+11:00")], reason="hook")
@@ -447,32 +440,10 @@ def test_fifty_processes_upserting_twice_each_leave_one_row_per_scene(tmp_path: 
     path = tmp_path / db.DB_NAME
     go = tmp_path / "go"
     scenes, copies, upserts_per_process = 25, 2, 2
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _HOOK, str(path), str(go), str(1 + i % scenes)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(scenes * copies)
-    ]
-    outputs: list[tuple[int, str, str]] = []
-    try:
-        for p in procs:
-            assert p.stdout is not None
-            line = p.stdout.readline().strip()
-            assert line == "ready", p.stderr.read() if p.stderr else ""
-        go.touch()  # no database file exists yet: they also race to create it
-        deadline = time.monotonic() + 120
-        for p in procs:
-            out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            outputs.append((p.returncode, out, err))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
+    results = run_together(
+        _HOOK, [[str(path), str(go), str(1 + i % scenes)] for i in range(scenes * copies)], go
+    )  # no database file exists yet: they also race to create it
+    outputs = [(r.returncode, r.stdout, r.stderr) for r in results]
 
     wakes = 0
     for code, out, err in outputs:
@@ -495,9 +466,11 @@ def test_fifty_processes_upserting_twice_each_leave_one_row_per_scene(tmp_path: 
 class RecordingConnection:
     """Passes statements through to SQLite and remembers them, to explain them afterwards."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: db.PluginConnection) -> None:
         self.conn = conn
         self.statements: list[tuple[str, tuple]] = []
+        # The tables were made when the connection opened; the wrapper shares that knowledge.
+        self.ensured = conn.ensured
 
     def execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         self.statements.append((sql, tuple(params)))

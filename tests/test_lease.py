@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -18,8 +19,8 @@ import pytest
 from queue import lease
 from queue.inbox import Inbox
 from sync import db
+from tests.processes import run_together
 
-REPO = Path(__file__).resolve().parent.parent
 HOST = socket.gethostname()
 
 
@@ -356,17 +357,12 @@ def test_no_lost_wakeup_threads_racing(tmp_path: Path) -> None:
 
 
 _HOOK_PROCESS = r"""
-import json, os, sys, time
-from hooks.handlers import enqueue_scenes
+import json, sys, time
+from queue.enqueue import enqueue_scenes
 from sync import db
 
 db_path, go_file, scene = sys.argv[1], sys.argv[2], int(sys.argv[3])
-print("ready", flush=True)
-deadline = time.monotonic() + 60
-while not os.path.exists(go_file):
-    if time.monotonic() > deadline:
-        sys.exit("start signal never came")
-    time.sleep(0.002)
+ready_then_wait(go_file, poll=0.002)
 time.sleep((scene % 7) * 0.003)  # spread the hooks over the drain's lifetime
 conn = db.connect(db_path)
 print(json.dumps({"wake": enqueue_scenes(conn, [(scene, None)], reason="hook")}), flush=True)
@@ -401,33 +397,15 @@ def test_no_lost_wakeup_hook_processes_against_a_draining_process(tmp_path: Path
         go = tmp_path / f"go-{round_}"
         db.connect(path).close()
         scenes = list(range(1, 13))
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", _HOOK_PROCESS, str(path), str(go), str(sid)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for sid in scenes
-        ]
         processed: set[int] = set()
+        results = run_together(
+            _HOOK_PROCESS, [[str(path), str(go), str(sid)] for sid in scenes], go,
+            during=functools.partial(drain_session, path, processed),
+        )
         wakes = 0
-        try:
-            for p in procs:
-                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-            go.touch()
-            drain_session(path, processed)
-            deadline = time.monotonic() + 120
-            for p in procs:
-                out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
-                assert p.returncode == 0, err
-                wakes += json.loads(out.strip().splitlines()[-1])["wake"]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait(timeout=10)
+        for r in results:
+            assert r.returncode == 0, r.stderr
+            wakes += json.loads(r.stdout.strip().splitlines()[-1])["wake"]
 
         c = db.connect(path)
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ from plex.errors import (
 from tests.conftest import PLEX_TOKEN
 from validation.config import PlexSyncConfig
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def config(url: str, token: str = PLEX_TOKEN) -> PlexSyncConfig:
     return PlexSyncConfig(plex_url=url, plex_token=token)
@@ -32,15 +36,33 @@ def test_client_identifier_is_created_once_and_reused(data_dir: Path) -> None:
     assert client_identifier(data_dir) != "garbage with spaces!"  # replaced by a valid one
 
 
-def test_headers_carry_the_stored_identity_and_logging_is_contained(data_dir: Path) -> None:
-    import plexapi
+_IDENTITY_PROBE = """
+import sys
+from plex.client import prepare_plexapi
+prepare_plexapi(sys.argv[1])
+from plexapi import server  # the headers dict plexapi bound at import is what requests carry
+print(server.BASE_HEADERS["X-Plex-Client-Identifier"], server.BASE_HEADERS["X-Plex-Product"])
+"""
+
+
+def identity_in_a_fresh_process(data_dir: Path) -> list[str]:
+    """What a new plugin process sends as its identity (the first data folder in a process wins,
+    so each probe is its own process, as every Stash task is)."""
+    done = subprocess.run([sys.executable, "-c", _IDENTITY_PROBE, str(data_dir)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.split()
+
+
+def test_headers_carry_the_stored_identity_and_logging_is_contained(data_dir: Path, tmp_path: Path) -> None:
+    first = identity_in_a_fresh_process(data_dir)
+    stored = (data_dir / "plex_client_id").read_text(encoding="ascii").strip()
+    assert first == [stored, "PlexSync"] and stored == client_identifier(data_dir)
+    assert identity_in_a_fresh_process(data_dir) == first  # the next run is the same device
+    other = tmp_path / "other-install"
+    other.mkdir()
+    assert identity_in_a_fresh_process(other)[0] != stored  # another installation is another
 
     prepare_plexapi(data_dir)
-    from plexapi import server as plex_server
-
-    headers = plex_server.BASE_HEADERS  # the dict plexapi bound at import
-    assert headers["X-Plex-Client-Identifier"] == plexapi.X_PLEX_IDENTIFIER
-    assert headers["X-Plex-Product"] == "PlexSync"
     log = logging.getLogger("plexapi")
     assert log.propagate is False and any(isinstance(h, logging.NullHandler) for h in log.handlers)
 

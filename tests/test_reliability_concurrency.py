@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_helpers import (
+from tests.helpers import (
     configure,
     drain_runs,
     drain_until_idle,

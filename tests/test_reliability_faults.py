@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_helpers import (
+from tests.helpers import (
     configure,
     drain_until_idle,
     fast_forward,
@@ -166,6 +166,36 @@ class DrainWatcher:
             conn.close()
 
 
+def wait_for_moment(watcher: DrainWatcher, strategy: str, job_id: str, log_start: int,
+                    rng: random.Random) -> bool:
+    """Wait until the drain reaches the moment ``strategy`` names; False if it never did."""
+    if strategy == "random":
+        time.sleep(rng.uniform(0.05, 2.5))
+        return True
+    if strategy == "put_in_flight":
+        return watcher.put_in_flight(job_id, log_start)
+    if strategy == "after_commit":
+        return watcher.after_commits(job_id, rng.randint(1, 12))
+    if strategy == "before_renewal":
+        time.sleep(rng.uniform(4.7, 5.4))  # the lease is renewed every 5 s of the drain
+        return True
+    landed = watcher.after_renewal(job_id)
+    time.sleep(rng.uniform(0, 0.05))
+    return landed
+
+
+def assert_no_stale_writes(plex, scenes: dict[str, int], version: dict[str, int]) -> int:
+    """None written twice with stale data: per item, the titles PUT never go back to an older
+    version, and the last one is the scene's final version. Returns the number of PUTs."""
+    puts = 0
+    for scene, rk in scenes.items():
+        versions = [title_version(t) for t in title_puts(plex, rk)]
+        puts += len(versions)
+        assert versions == sorted(versions), (scene, versions)
+        assert not versions or versions[-1] == version[scene], (scene, versions, version[scene])
+    return puts
+
+
 def test_kill_9_at_random_moments_across_a_200_job_backlog(fake_stash, fake_plex, data_dir: Path) -> None:
     stash, plex = fake_stash, fake_plex
     plex.add_section(1, "Movies", "movie", ["/media/videos"])
@@ -207,18 +237,7 @@ def test_kill_9_at_random_moments_across_a_200_job_backlog(fake_stash, fake_plex
             top_ups += len(batch)
         log_start = len(plex.request_log)
         job_id, started = watcher.running_drain()
-        landed = True
-        if strategy == "random":
-            time.sleep(rng.uniform(0.05, 2.5))
-        elif strategy == "put_in_flight":
-            landed = watcher.put_in_flight(job_id, log_start)
-        elif strategy == "after_commit":
-            landed = watcher.after_commits(job_id, rng.randint(1, 12))
-        elif strategy == "before_renewal":
-            time.sleep(rng.uniform(4.7, 5.4))  # the lease is renewed every 5 s of the drain
-        elif strategy == "after_renewal":
-            landed = watcher.after_renewal(job_id)
-            time.sleep(rng.uniform(0, 0.05))
+        landed = wait_for_moment(watcher, strategy, job_id, log_start, rng)
         in_flight = sum(1 for r in plex.request_log[log_start:] if r.status == 0)
         stash.stop_job(job_id)  # Stash's Cancel: SIGKILL of the task process
         watcher.wait_ended(job_id)
@@ -237,13 +256,7 @@ def test_kill_9_at_random_moments_across_a_200_job_backlog(fake_stash, fake_plex
     assert final.error is None and final.output["status"] == "done", final.error
     assert_all_synced(stash, plex, data_dir, scenes)
 
-    # None written twice with stale data: per item, the titles PUT never go back to an older version.
-    puts = 0
-    for scene, rk in scenes.items():
-        versions = [title_version(t) for t in title_puts(plex, rk)]
-        puts += len(versions)
-        assert versions == sorted(versions), (scene, versions)
-        assert not versions or versions[-1] == version[scene], (scene, versions, version[scene])
+    puts = assert_no_stale_writes(plex, scenes, version)
     for run in stash.runs:
         assert run.unprefixed_lines == [], run.unprefixed_lines
         assert "database is locked" not in run.stderr.decode("utf-8", "replace")

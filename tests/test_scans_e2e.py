@@ -18,17 +18,14 @@ import pytest
 
 from stash import queries
 from sync import db
+from sync.cursor import OVERLAP_S, format_in_zone, query_since, shift_stamp, stamp_zone
+from sync.meta import RecentCursor
 from sync.timestamps import parse_instant
+from tests import helpers
 from tests.conftest import PLEX_TOKEN, REPO
-from worker.scans import (
-    CURSOR_KEY,
-    OVERLAP_S,
-    format_in_zone,
-    parse_scene_ids,
-    query_since,
-    shift_stamp,
-    stamp_zone,
-)
+from worker.resync import parse_scene_ids
+
+CURSOR_KEY = RecentCursor.CURSOR_KEY
 
 WRITES = ("PUT", "POST", "DELETE")
 
@@ -84,10 +81,8 @@ def stash_at(tmp_path: Path, data_dir: Path, fake_plex, clock: Clock) -> Iterato
 
 
 def run_task(stash, task: str, args: dict | None = None, timeout: float = 120):
-    """Run a task the way the Tasks page does; returns its PluginRun."""
-    job_id = stash.run_task(task, args)
-    stash.wait_for_jobs(timeout)
-    [run] = [r for r in stash.task_runs() if r.job_id == job_id]
+    """Run a task the way the Tasks page does; it must have ended on its own, token-free."""
+    run = helpers.run_task(stash, task, args, timeout)
     assert run.exit_code is not None and not run.killed
     for text in (run.stdout, run.stderr):
         assert PLEX_TOKEN.encode() not in text

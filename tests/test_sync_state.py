@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -18,9 +16,7 @@ import pytest
 
 from sync import db
 from sync.state import SyncRecord, SyncState
-
-REPO = Path(__file__).resolve().parent.parent
-PROCESS_DEADLINE_S = 120.0
+from tests.processes import run_together
 
 
 @pytest.fixture
@@ -41,7 +37,7 @@ def state(db_path: Path) -> Iterator[SyncState]:
 
 
 def test_seed_verification_semantics() -> None:
-    path = tempfile.mktemp(suffix=".db")  # noqa: S306 - exactly what the plan's command does
+    path = tempfile.mktemp(suffix=".db")
     try:
         before = time.time()
         s = SyncState(path)
@@ -60,6 +56,13 @@ def test_seed_verification_semantics() -> None:
 
 
 def test_constructor_creates_the_file_and_schema(db_path: Path) -> None:
+    """Each table is defined by its owner; once the owners are imported (the hook and every task
+    import them), opening the database through SyncState creates them all."""
+    import queue.inbox
+    import queue.lease  # noqa: F401
+    import sync.error_log
+    import sync.meta  # noqa: F401
+
     assert not db_path.exists()
     s = SyncState(str(db_path))
     s.close()
@@ -286,16 +289,11 @@ def test_rows_written_by_one_instance_are_seen_by_another(db_path: Path) -> None
 # -- processes ----------------------------------------------------------------------------------
 
 _WRITER = r"""
-import json, os, sys, time
+import json, sys
 from sync.state import SyncState
 
 db_path, go_file, index, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-print("ready", flush=True)
-deadline = time.monotonic() + 60
-while not os.path.exists(go_file):
-    if time.monotonic() > deadline:
-        sys.exit("start signal never came")
-    time.sleep(0.005)
+ready_then_wait(go_file)
 s = SyncState(db_path)
 for i in range(count):
     scene = index * 1000 + i
@@ -305,36 +303,6 @@ for i in range(count):
 s.close()
 print(json.dumps({"index": index, "written": count}), flush=True)
 """
-
-
-def run_together(script: str, arg_sets: list[list[str]], go_file: Path) -> list[subprocess.CompletedProcess]:
-    """Start one process per argument list, release them at once, and wait (bounded)."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, *args],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args in arg_sets
-    ]
-    results: list[subprocess.CompletedProcess] = []
-    try:
-        for p in procs:
-            assert p.stdout is not None
-            assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
-        go_file.touch()
-        deadline = time.monotonic() + PROCESS_DEADLINE_S
-        for p in procs:
-            out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            results.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
-    return results
 
 
 def test_many_processes_write_concurrently_without_lock_errors(tmp_path: Path) -> None:

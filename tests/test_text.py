@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from validation.text import (
+from plex.mapping import (
     MAX_TAGS,
     SUMMARY_MAX,
     TAG_MAX,

@@ -191,7 +191,7 @@ def make_handler(fake: FakeStash) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/stash/plugin/PlexSync/javascript":
                 self._send(200, "text/javascript", SCRIPT.read_bytes())
@@ -200,7 +200,7 @@ def make_handler(fake: FakeStash) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, "text/plain", b"not here")
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 body = json.loads(raw)

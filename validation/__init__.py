@@ -1,1 +1,1 @@
-"""Checking what users and Stash give PlexSync: settings, text, dates."""
+"""Checking what users give PlexSync: the plugin settings, read from Stash and validated."""

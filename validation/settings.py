@@ -41,7 +41,7 @@ def load_settings(stash: StashClient, *, write_defaults: bool = True) -> dict[st
                 queries.CONFIGURE_PLUGIN, {"plugin_id": queries.PLUGIN_ID, "input": merged}
             )
             protocol.info(f"wrote default settings to Stash for: {', '.join(missing)}")
-        except Exception as exc:  # the sync can still run with the defaults in memory
+        except Exception as exc:  # noqa: BLE001 - the sync can still run with the defaults in memory
             protocol.warning(f"could not save default settings to Stash: {exc}")
     return merged
 

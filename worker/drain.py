@@ -28,17 +28,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plex.errors import PlexAuthError, PlexSetupError, PlexUnavailable
+from plex.session import PlexSession
 from queue import lease
-from queue.inbox import Inbox
+from queue.inbox import FAILED, Inbox
 from queue.work import WorkQueue
 from stash import protocol
 from stash.graphql import StashError, StashUnavailable
 from sync import db
+from sync.error_log import ErrorLog
 from worker import retry
 from worker.context import TaskContext
 from worker.dependencies import missing_dependency_message
-from worker.processor import Outcome, PlexSession, Prefetched, Processor
-from worker.status import record_error
+from worker.outcomes import Outcome
+from worker.processor import Prefetched, Processor
+from worker.progress import Progress
 
 BATCH = 25  # rows moved from the inbox per feed: the work queue stays short
 LOW_WATER = 10  # refill when fewer than this many jobs are handed over and unfinished
@@ -91,9 +94,11 @@ class _Stop:
 class Drain:
     def __init__(self, ctx: TaskContext, work: WorkQueue, holder: str, *,
                  plex: PlexSession | None = None,
-                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
+                 on_outcome: Callable[[Outcome], None] | None = None,
+                 progress: Progress | None = None) -> None:
         self.ctx = ctx
         self.on_outcome = on_outcome
+        self.progress = progress or protocol.progress
         self.config = ctx.config
         self.work = work
         self.holder = holder
@@ -159,7 +164,7 @@ class Drain:
                 if not released and (self.stopped is None or self.stopped.kind != "lease"):
                     lease.release(conn, self.holder)
                 self.plex.close()
-        protocol.progress(1.0)
+        self.progress(1.0)
         return self._finish()
 
     def _idle(self) -> bool:
@@ -186,14 +191,12 @@ class Drain:
             self.work.put(entry.job())
 
     def _report_progress(self) -> None:
-        waiting = self.ctx.conn.execute(
-            "SELECT count(*) FROM inbox WHERE state = 'pending' AND not_before <= ?", (time.time(),)
-        ).fetchone()[0]
+        waiting = Inbox(self.ctx.conn).due_count()
         with self._lock:
             in_hand = self._in_hand
         done = self.stats.processed
         total = done + in_hand + waiting
-        protocol.progress(done / total if total else 1.0)
+        self.progress(done / total if total else 1.0)
 
     def _return_handed_over(self) -> None:
         """Stopping early: every job handed over but not processed goes back to pending."""
@@ -209,15 +212,8 @@ class Drain:
         if reason is None:
             reason = _first_sentence(self.stopped.message if self.stopped else "drain stopped")
         not_before = time.time() + delay
-
-        def back(c: Any) -> None:
-            inbox = Inbox(c)
-            for _, job in jobs:
-                entry = inbox.get(int(job["scene_id"]))
-                if entry is not None and entry.state == "queued":
-                    inbox.retry_later(entry.scene_id, not_before, reason, count_attempt=False)
-
-        db.transaction(self.ctx.conn, back)
+        scene_ids = [int(job["scene_id"]) for _, job in jobs]
+        db.transaction(self.ctx.conn, lambda c: Inbox(c).return_unprocessed(scene_ids, not_before, reason))
 
     def _finish(self) -> tuple[dict[str, Any], str | None]:
         output = self.stats.as_output()
@@ -258,7 +254,7 @@ class Drain:
                         self._handle(job, prefetched)
                     finally:
                         self._finished(row_id)
-        except Exception as exc:  # a bookkeeping failure: stop cleanly, the jobs are kept
+        except Exception as exc:  # noqa: BLE001 - a bookkeeping failure: stop cleanly, the jobs are kept
             for line in traceback.format_exc().splitlines():
                 protocol.debug(line)
             if self.stopped is None:
@@ -308,32 +304,9 @@ class Drain:
             self._finished(row_id)
 
     def _handle(self, job: dict[str, Any], prefetched: Prefetched | None = None) -> None:
-        try:
-            outcome = self.processor.process(job, prefetched)
-        except PlexAuthError as exc:
-            self._stop_with_job(job, _Stop("auth", _auth_message(exc, self.config.plex_url)))
-            return
-        except PlexSetupError as exc:
-            self._stop_with_job(job, _Stop("setup", f"{exc}. Fix it in Settings → Plugins → PlexSync."))
-            return
-        except ModuleNotFoundError as exc:
-            # A package missing from Stash's Python is not this scene's fault: stop, keep the job.
-            message = missing_dependency_message(exc)
-            if message is None:
-                outcome = self._internal_failure(job, exc)
-            else:
-                self._stop_with_job(job, _Stop("setup", message))
-                return
-        except PlexUnavailable as exc:
-            self._stop_with_job(job, _Stop("outage", _outage_message(exc, self.config.plex_url)))
-            return
-        except StashUnavailable as exc:
-            self._stop_with_job(job, _Stop("stash", f"Stash stopped answering ({exc}); the drain stopped."))
-            return
-        except Exception as exc:  # one scene's bug must not stop the others
-            for line in traceback.format_exc().splitlines():
-                protocol.debug(line)
-            outcome = self._internal_failure(job, exc)
+        outcome = self._outcome_of(job, prefetched)
+        if outcome is None:
+            return  # the drain stops; the job went back to the inbox
         self.stats.add(outcome)
         if self.on_outcome is not None:
             self.on_outcome(outcome)
@@ -342,8 +315,39 @@ class Drain:
             if self._consecutive_transient >= TRANSIENT_STOP_AFTER:
                 self._stop(_Stop("outage", f"Plex failed {self._consecutive_transient} requests in a row "
                                  f"({outcome.message}); the drain stopped early."))
-        elif outcome.kind not in ("stale",):
+        elif outcome.kind != "stale":
             self._consecutive_transient = 0
+
+    def _outcome_of(self, job: dict[str, Any], prefetched: Prefetched | None) -> Outcome | None:
+        """The job's outcome, or None when its failure stops the whole drain (job kept)."""
+        try:
+            return self.processor.process(job, prefetched)
+        except (PlexAuthError, PlexSetupError, PlexUnavailable, StashUnavailable, ModuleNotFoundError) as exc:
+            stop = self._stop_for(exc)
+            if stop is None:
+                return self._internal_failure(job, exc)
+            self._stop_with_job(job, stop)
+            return None
+        except Exception as exc:  # noqa: BLE001 - one scene's bug must not stop the others
+            for line in traceback.format_exc().splitlines():
+                protocol.debug(line)
+            return self._internal_failure(job, exc)
+
+    def _stop_for(self, exc: Exception) -> _Stop | None:
+        """Failures that are not the scene's fault stop the drain (None: treat as the scene's)."""
+        if isinstance(exc, PlexAuthError):
+            return _Stop("auth", _auth_message(exc, self.config.plex_url))
+        if isinstance(exc, PlexSetupError):
+            return _Stop("setup", f"{exc}. Fix it in Settings → Plugins → PlexSync.")
+        if isinstance(exc, PlexUnavailable):
+            return _Stop("outage", _outage_message(exc, self.config.plex_url))
+        if isinstance(exc, StashUnavailable):
+            return _Stop("stash", f"Stash stopped answering ({exc}); the drain stopped.")
+        if isinstance(exc, ModuleNotFoundError):
+            # A package missing from Stash's Python is not this scene's fault: stop, keep the job.
+            message = missing_dependency_message(exc)
+            return _Stop("setup", message) if message is not None else None
+        return None
 
     def _stop(self, stop: _Stop) -> None:
         if self.stopped is None:
@@ -356,17 +360,17 @@ class Drain:
         delay = retry.backoff_delay(1, retry.OUTAGE) if stop.kind == "outage" else 0.0
         reason = protocol.redact(_first_sentence(stop.message))
         self._back_to_pending([(0, job)], reason=reason, delay=delay)
-        record_error(self.ctx.conn, int(job["scene_id"]), reason)
+        ErrorLog(self.ctx.conn).record(int(job["scene_id"]), reason)
         self._stop(stop)
 
     def _internal_failure(self, job: dict[str, Any], exc: Exception) -> Outcome:
         scene_id = int(job["scene_id"])
         reason = protocol.redact(f"internal error while syncing: {type(exc).__name__}: {exc}")
         generation = int(job["generation"])
-        db.transaction(self.ctx.conn, lambda c: Inbox(c).park(scene_id, generation, "failed", reason))
-        record_error(self.ctx.conn, scene_id, reason)
+        db.transaction(self.ctx.conn, lambda c: Inbox(c).park(scene_id, generation, FAILED, reason))
+        ErrorLog(self.ctx.conn).record(scene_id, reason)
         protocol.error(f"scene {scene_id}: {reason} (please report this with the debug log)")
-        return Outcome("failed", scene_id, reason)
+        return Outcome(FAILED, scene_id, reason)
 
 
 def _first_sentence(message: str) -> str:
@@ -397,11 +401,14 @@ def _check_tls_warning(config: Any) -> None:
 
 
 def run_drain(
-    ctx: TaskContext, *, on_outcome: Callable[[Outcome], None] | None = None
+    ctx: TaskContext, *, on_outcome: Callable[[Outcome], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """The process_queue task (also the tail of retry_failed and the sync tasks).
 
-    ``on_outcome`` sees every scene's result, for tasks that report per scene (resync_scene).
+    ``on_outcome`` sees every scene's result, for tasks that report per scene (resync_scene);
+    ``progress`` receives the drain's 0..1 (Stash's bar by default; a sync task maps it into the
+    part of the bar after its scan).
     """
     config = ctx.config  # a settings problem ends the task here, before the lease
     _check_tls_warning(config)
@@ -416,6 +423,19 @@ def run_drain(
         lease.release(ctx.conn, holder)
         raise
     try:
-        return Drain(ctx, work, holder, on_outcome=on_outcome).run()
+        return Drain(ctx, work, holder, on_outcome=on_outcome, progress=progress).run()
     finally:
         work.close()
+
+
+def drain_summary(output: Any) -> str:
+    """One line about a drain's result, for the summary of the task that ran it."""
+    if not isinstance(output, dict):
+        return "drain: no result"
+    if output.get("status") == "already_running":
+        return "drain: another drain is running and will write them"
+    return (
+        f"drain: {output.get('written', 0)} written, {output.get('unchanged', 0)} already up to date, "
+        f"{output.get('needs_review', 0)} need review, {output.get('failed', 0)} failed, "
+        f"{output.get('retry_later', 0)} to retry later"
+    )

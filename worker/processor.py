@@ -4,51 +4,42 @@ The order is chosen so that the cheap checks come first and every Plex request i
 
 1. The inbox row must still be ``queued`` for this job (a redelivered job whose row was already
    completed, parked or delayed is stale and dropped).
-2. The scene is read from Stash now (the latest data wins; a deleted scene is dropped).
-3. Unless forced, ``sync_state`` may already cover this ``updated_at`` (a later sync did it).
-4. The desired Plex state is computed and hashed; equal to the hash stored with the binding and
-   not forced → recorded as synced with ZERO Plex requests.
-5. Otherwise: the bound item, else the path index (one GET of the item), a diff, one PUT if
-   anything differs, a poster upload only if the screenshot's SHA-1 changed.
-6. The sync record and the inbox completion are one transaction.
+2. **Read**: the scene from Stash now (the latest data wins; a deleted scene is dropped).
+3. **Short-circuit**: unless forced, ``sync_state`` may already cover this ``updated_at`` (a later
+   sync did it), or the desired Plex state's hash may equal the one stored with the binding:
+   recorded as synced with ZERO Plex requests.
+4. **Match**: the bound item, else the path index (one GET of the item).
+5. **Write**: a diff, one PUT if anything differs, a poster upload only if the screenshot's SHA-1
+   changed; the sync record and the inbox completion are one transaction.
 
 Plex outages, a refused token and an unreachable Stash are raised to the drain, which stops; every
 other problem is decided here (retry later, needs review, failed) and recorded with its reason.
+The dry run (``preview``) takes steps 2 and 4 and builds the plan, and writes nothing anywhere.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plex.client import call, connect
-from plex.errors import PermanentSyncError, PlexError, PlexItemGone, PlexUnavailable
-from plex.index import PlexIndex
-from plex.matcher import (
-    MatchConfidence,
-    best_candidate,
-    find_candidates,
-    item_has_scene_file,
-    score_match_confidence,
-)
-from plex.writer import (
-    CurrentState,
-    DesiredState,
-    Plan,
-    apply_plan,
-    build_plan,
-    desired_from_scene,
-    poster_sha1,
-    read_item,
-)
-from queue.inbox import Inbox, InboxEntry
+from plex.client import call
+from plex.errors import PermanentSyncError, PlexItemGone, PlexUnavailable
+from plex.mapping import DesiredState, desired_from_scene
+from plex.session import PlexSession
+from plex.writer import CurrentState, Plan, apply_plan, build_plan, poster_sha1
+from queue.inbox import FAILED, QUEUED, REVIEW, Inbox, InboxEntry
 from stash import protocol, queries
 from stash.graphql import StashError, StashUnavailable
 from sync import db
 from sync.detector import needs_resync
+from sync.error_log import ErrorLog
+from sync.state import SyncRecord
 from worker import retry
-from worker.status import record_error
+from worker.matching import ItemFinder, Target, rating_key_of
+from worker.outcomes import Outcome, Park, RetryLater
 
 if TYPE_CHECKING:
     from validation.config import PlexSyncConfig
@@ -57,80 +48,9 @@ if TYPE_CHECKING:
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 
 
-def rating_key_of(value: Any) -> int | None:
-    """The rating key in a stored binding: ``"1234"`` or ``"/library/metadata/1234"``."""
-    if value is None:
-        return None
-    text = str(value).rstrip("/").rsplit("/", 1)[-1]
-    return int(text) if text.isdigit() else None
-
-
 def looks_like_image(data: bytes) -> bool:
     """JPEG, PNG, GIF or WebP: anything else (an HTML error page) is not uploaded as a poster."""
     return data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
-
-
-class PlexSession:
-    """The drain's Plex connection and path index, opened on first need.
-
-    A drain whose jobs are all unchanged never connects: zero Plex requests. The first job that
-    needs Plex pays for the connection (``GET /``) and the section check (``GET /library``,
-    ``GET /library/sections``), once per drain; the index re-lists only changed sections.
-    """
-
-    def __init__(self, config: PlexSyncConfig, data_dir: Any, **timeouts: float) -> None:
-        self.config = config
-        self.data_dir = data_dir
-        self.timeouts = timeouts
-        self._server: Any = None
-        self._index: PlexIndex | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self._server is not None
-
-    @property
-    def server(self) -> Any:
-        if self._server is None:
-            try:
-                server = connect(self.config, self.data_dir, **self.timeouts)
-                index = PlexIndex(self.data_dir)
-                try:
-                    index.refresh(server, self.config.libraries)
-                except BaseException:
-                    index.close()
-                    raise
-            except PlexUnavailable as exc:
-                # A 5xx on the connection or the library listing is the server failing, not
-                # this scene: an outage (no attempt counted), or a long one dead-letters scenes.
-                exc.outage = True
-                raise
-            self._server, self._index = server, index
-        return self._server
-
-    @property
-    def index(self) -> PlexIndex:
-        self.server  # noqa: B018 - connects and refreshes the index on first use
-        assert self._index is not None
-        return self._index
-
-    def fetch_item(self, rating_key: int) -> Any:
-        """One GET of the item (``/library/metadata/{rk}``); PlexItemGone on 404."""
-        server = self.server
-        item = call(f"reading Plex item {rating_key}", server.fetchItem, int(rating_key))
-        item._autoReload = False
-        return item
-
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-        if self._server is not None:
-            try:
-                self._server._session.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
-            self._server = None
 
 
 @dataclass(frozen=True)
@@ -141,44 +61,27 @@ class Prefetched:
     scenes: dict[int, dict[str, Any] | None]
 
 
-@dataclass
-class Outcome:
-    """What happened to one job; ``kind`` drives the drain's counters and summary."""
+@dataclass(frozen=True)
+class Prepared:
+    """A scene turned into what Plex should show, with the poster bytes and the state's hash."""
 
-    kind: str  # written | unchanged | covered | deleted | stale | review | failed | retry | dry_run
-    scene_id: int
-    message: str = ""
-    rating_key: int | None = None
-    plan: Plan | None = None
-    plex_requests: int = 0
-    transient: bool = False
-    changes: list[str] = field(default_factory=list)
+    scene: dict[str, Any]
+    fetched_at: float
+    desired: DesiredState
+    screenshot: bytes | None
+    screenshot_sha1: str | None
+    payload_hash: str
 
-
-class _Retry(Exception):
-    """Internal: this scene should be tried again later (policy, reason)."""
-
-    def __init__(self, policy: retry.Policy, reason: str) -> None:
-        super().__init__(reason)
-        self.policy = policy
-        self.reason = reason
-
-
-class _Park(Exception):
-    """Internal: this scene goes to the failed or needs-review list."""
-
-    def __init__(self, state: str, reason: str, detail: dict | None = None) -> None:
-        super().__init__(reason)
-        self.state = state
-        self.reason = reason
-        self.detail = detail
+    @property
+    def stamp(self) -> str | None:
+        return self.scene.get("updated_at")
 
 
 class Processor:
     """Processes jobs for one drain (one worker thread)."""
 
     def __init__(self, ctx: TaskContext, config: PlexSyncConfig, plex: PlexSession, *,
-                 now: Any = time.time) -> None:
+                 now: Callable[[], float] = time.time) -> None:
         self.ctx = ctx
         self.config = config
         self.plex = plex
@@ -210,210 +113,140 @@ class Processor:
         """
         scene_id = int(job["scene_id"])
         generation = int(job["generation"])
-        conn = self.ctx.conn
-        entry = Inbox(conn).get(scene_id)
-        if entry is None or entry.state != "queued":
+        entry = Inbox(self.ctx.conn).get(scene_id)
+        if entry is None or entry.state != QUEUED:
             return Outcome("stale", scene_id, "already handled")
         try:
-            return self._sync(scene_id, generation, entry, force=bool(job.get("force")),
-                              prefetched=prefetched)
-        except _Retry as wait:
+            return self._sync(scene_id, generation, force=bool(job.get("force")), prefetched=prefetched)
+        except RetryLater as wait:
             return self._retry(entry, wait)
-        except _Park as parked:
+        except Park as parked:
             return self._park(entry, generation, parked)
 
     def preview(self, scene_id: int) -> Outcome:
         """Dry run for one scene: what would change in Plex. Writes nothing, records nothing."""
+        scene_id = int(scene_id)
         try:
-            return self._sync(int(scene_id), None, None, force=True, dry_run=True)
-        except (_Retry, _Park) as problem:
-            return Outcome("dry_run", int(scene_id), problem.reason)
+            scene, fetched_at = self._read(scene_id, None)
+            if not scene:
+                return Outcome("dry_run", scene_id, "the scene no longer exists in Stash")
+            prepared = self._prepare(scene, fetched_at)
+            record = self.ctx.sync_state.get(scene_id)
+            with _plex_problems():
+                target = self._finder(dry_run=True).find(scene_id, prepared.desired, _bound(record))
+        except (RetryLater, Park) as problem:
+            return Outcome("dry_run", scene_id, problem.reason)
+        plan = build_plan(prepared.desired, target.current, preserve_plex_edits=self.config.preserve_plex_edits)
+        lines = plan.describe()
+        if self._poster_to_upload(prepared, record, target.current) is not None:
+            lines.append("    poster: would upload the Stash screenshot")
+        return Outcome("dry_run", scene_id, "\n".join(lines), rating_key=target.current.rating_key,
+                       plan=plan, plex_requests=target.requests)
 
     # -- the work ---------------------------------------------------------------------------
 
-    def _sync(self, scene_id: int, generation: int | None, entry: InboxEntry | None, *,
-              force: bool, dry_run: bool = False, prefetched: Prefetched | None = None) -> Outcome:
-        if prefetched is not None and scene_id in prefetched.scenes:
-            fetched_at, scene = prefetched.fetched_at, prefetched.scenes[scene_id]
-        else:
-            fetched_at = self.now()
-            try:
-                data = self.ctx.stash.execute(queries.FIND_SCENE, {"id": str(scene_id)})
-            except StashUnavailable:
-                raise
-            except StashError as exc:
-                raise _Retry(retry.TRANSIENT, f"reading the scene from Stash failed: {exc}") from None
-            scene = data.get("findScene")
+    def _sync(self, scene_id: int, generation: int, *, force: bool, prefetched: Prefetched | None) -> Outcome:
+        scene, fetched_at = self._read(scene_id, prefetched)
         if not scene:
-            if dry_run:
-                return Outcome("dry_run", scene_id, "the scene no longer exists in Stash")
             return self._deleted(scene_id)
-        stamp = scene.get("updated_at")
-
-        if not dry_run and not force and not needs_resync(scene_id, stamp, self.ctx.sync_state):
+        if not force and not needs_resync(scene_id, scene.get("updated_at"), self.ctx.sync_state):
             self._commit(lambda c: Inbox(c).complete(scene_id, generation))
             return Outcome("covered", scene_id, "a later sync already covered this edit")
+        prepared = self._prepare(scene, fetched_at)
+        record = self.ctx.sync_state.get(scene_id)
+        bound = _bound(record)
+        if not force and record is not None and bound is not None and record.payload_hash == prepared.payload_hash:
+            self._commit_success(scene_id, generation, bound, prepared, record.poster_hash)
+            return Outcome("unchanged", scene_id, "nothing Plex shows changed", rating_key=bound)
+        with _plex_problems():
+            target = self._finder(dry_run=False).find(scene_id, prepared.desired, bound)
+            return self._write(scene_id, generation, prepared, record, target)
 
+    def _read(self, scene_id: int, prefetched: Prefetched | None) -> tuple[dict[str, Any] | None, float]:
+        """The scene as Stash has it now (None: deleted), and when it was read."""
+        if prefetched is not None and scene_id in prefetched.scenes:
+            return prefetched.scenes[scene_id], prefetched.fetched_at
+        fetched_at = self.now()
+        try:
+            data = self.ctx.stash.execute(queries.FIND_SCENE, {"id": str(scene_id)})
+        except StashUnavailable:
+            raise
+        except StashError as exc:
+            raise RetryLater(retry.TRANSIENT, f"reading the scene from Stash failed: {exc}") from None
+        return data.get("findScene"), fetched_at
+
+    def _prepare(self, scene: dict[str, Any], fetched_at: float) -> Prepared:
         desired = desired_from_scene(scene)
         for warning in desired.warnings:
             protocol.warning(warning)
         if not desired.files:
-            raise _Park("failed", "the scene has no file in Stash, so there is nothing to match in Plex")
-        mapped = [self.path_map.to_plex(p) for p in desired.files]
+            raise Park(FAILED, "the scene has no file in Stash, so there is nothing to match in Plex")
         screenshot = self._screenshot(desired)
         screenshot_sha1 = poster_sha1(screenshot) if screenshot is not None else None
         payload_hash = desired.payload_hash(
-            preserve_plex_edits=self.config.preserve_plex_edits, plex_paths=mapped,
+            preserve_plex_edits=self.config.preserve_plex_edits,
+            plex_paths=[self.path_map.to_plex(p) for p in desired.files],
             poster=screenshot_sha1,
         )
-        record = self.ctx.sync_state.get(scene_id)
-        if (
-            not dry_run and not force and record is not None
-            and rating_key_of(record.plex_item_key) is not None
-            and record.payload_hash == payload_hash
-        ):
-            self._commit_success(scene_id, generation, record.plex_item_key, stamp, fetched_at,
-                                 payload_hash, record.poster_hash)
-            return Outcome("unchanged", scene_id, "nothing Plex shows changed",
-                           rating_key=rating_key_of(record.plex_item_key))
+        return Prepared(scene, fetched_at, desired, screenshot, screenshot_sha1, payload_hash)
 
-        requests = 0
-        try:
-            item, current, requests = self._match(scene_id, desired, record, dry_run=dry_run)
-            plan = build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits)
-            same_binding = record is not None and rating_key_of(record.plex_item_key) == current.rating_key
-            previous_poster = record.poster_hash if (record is not None and same_binding) else None
-            upload = (
-                screenshot is not None and screenshot_sha1 != previous_poster
-                and self._poster_allowed(record, current, same_binding)
-            )
-            if dry_run:
-                lines = plan.describe()
-                if upload:
-                    lines.append("    poster: would upload the Stash screenshot")
-                return Outcome("dry_run", scene_id, "\n".join(lines), rating_key=current.rating_key,
-                               plan=plan, plex_requests=requests)
-            if plan.needs_write:
-                call(f"writing scene {scene_id} to Plex item {current.rating_key}", apply_plan, item, plan)
-                requests += 1
-            poster_hash = previous_poster
-            if upload:
-                call(f"uploading the poster of scene {scene_id} to Plex item {current.rating_key}",
-                     item.uploadPoster, filepath=screenshot)
-                requests += 1
-                poster_hash = screenshot_sha1
-            elif screenshot_sha1 is not None and screenshot_sha1 == previous_poster:
-                poster_hash = screenshot_sha1
-            uploaded = upload
-        except PlexItemGone as exc:
-            raise _Retry(retry.TRANSIENT, f"the Plex item disappeared while writing ({exc})") from None
-        except PermanentSyncError as exc:
-            raise _Park("failed", str(exc)) from None
-        except PlexUnavailable as exc:
-            if exc.outage:
-                raise
-            raise _Retry(retry.TRANSIENT, str(exc)) from None
+    def _finder(self, *, dry_run: bool) -> ItemFinder:
+        forget = None if dry_run else self._forget_binding
+        return ItemFinder(self.plex, self.path_map, strict_matching=self.config.strict_matching,
+                          forget_binding=forget)
 
-        self._commit_success(scene_id, generation, current.rating_key, stamp, fetched_at,
-                             payload_hash, poster_hash)
-        changes = [c.field for c in plan.changes] + (["poster"] if uploaded else [])
-        kind = "written" if changes else "unchanged"
-        if changes:
-            changed = [c.field for c in plan.changes if not c.lock_only] + (["poster"] if uploaded else [])
-            locked = [c.field for c in plan.changes if c.lock_only]
-            title = desired.fields.get("title") or current.scalars.get("title")
-            protocol.info(
-                f"scene {scene_id} → Plex item {current.rating_key} '{title}': "
-                + (", ".join(changed) or "no value changed")
-                + (f" (locked as they were: {', '.join(locked)})" if locked else "")
-            )
-        else:
+    def _forget_binding(self, scene_id: int) -> None:
+        self.ctx.sync_state.forget(scene_id)
+
+    def _write(self, scene_id: int, generation: int, prepared: Prepared, record: SyncRecord | None,
+               target: Target) -> Outcome:
+        current = target.current
+        plan = build_plan(prepared.desired, current, preserve_plex_edits=self.config.preserve_plex_edits)
+        requests = target.requests
+        if plan.needs_write:
+            call(f"writing scene {scene_id} to Plex item {current.rating_key}", apply_plan, target.item, plan)
+            requests += 1
+        poster_hash = _previous_poster(record, current)
+        upload = self._poster_to_upload(prepared, record, current)
+        if upload is not None:
+            call(f"uploading the poster of scene {scene_id} to Plex item {current.rating_key}",
+                 target.item.uploadPoster, filepath=upload)
+            requests += 1
+            poster_hash = prepared.screenshot_sha1
+        self._commit_success(scene_id, generation, current.rating_key, prepared, poster_hash)
+        changes = [c.field for c in plan.changes] + (["poster"] if upload is not None else [])
+        self._log_write(scene_id, prepared.desired, current, plan, uploaded=upload is not None)
+        return Outcome("written" if changes else "unchanged", scene_id, rating_key=current.rating_key,
+                       plan=plan, plex_requests=requests, changes=changes)
+
+    def _log_write(self, scene_id: int, desired: DesiredState, current: CurrentState, plan: Plan, *,
+                   uploaded: bool) -> None:
+        if not plan.changes and not uploaded:
             protocol.debug(f"scene {scene_id}: Plex item {current.rating_key} already matches Stash")
-        return Outcome(kind, scene_id, rating_key=current.rating_key, plan=plan,
-                       plex_requests=requests, changes=changes)
-
-    def _match(self, scene_id: int, desired: DesiredState, record: Any, *,
-               dry_run: bool) -> tuple[Any, CurrentState, int]:
-        """The Plex item for the scene, its current state, and the Plex requests it took.
-
-        The stored binding first (one GET); a 404 on it drops the binding and matches again,
-        once. Then the index: exact mapped path, else file name; LOW confidence per the
-        ``strict_matching`` setting; nothing → retry later (Plex may not have scanned yet).
-        """
-        requests = 0
-        bound = rating_key_of(record.plex_item_key) if record is not None else None
-        if bound:
-            try:
-                item = self.plex.fetch_item(bound)
-                requests += 1
-                current = read_item(item)
-                if item_has_scene_file(current.files, desired.files, self.path_map):
-                    return item, current, requests
-                protocol.info(
-                    f"scene {scene_id}: Plex item {bound} no longer has the scene's file; matching again"
-                )
-            except PlexItemGone:
-                requests += 1
-                protocol.info(f"scene {scene_id}: its Plex item {bound} is gone (404); matching again")
-                if not dry_run:
-                    db.with_retry(lambda: self.ctx.sync_state.forget(scene_id))
-
-        index = self.plex.index
-        for attempt in range(2):
-            candidates = find_candidates(index, desired.files, self.path_map)
-            if not candidates:
-                if attempt == 0 and index.refresh_after_miss(self.plex.server):
-                    continue
-                raise _Retry(retry.NOT_FOUND, self._not_found_reason(desired))
-            confidence, chosen = score_match_confidence(candidates, desired.files[0])
-            if confidence is MatchConfidence.LOW and attempt == 0 and index.relist_all_once(self.plex.server):
-                continue  # two items for one file may be a stale row: list everything once
-            if confidence is MatchConfidence.LOW:
-                paths = [c.display_path for c in candidates]
-                stash_path = candidates[0].stash_path
-                if self.config.strict_matching:
-                    raise _Park(
-                        "review",
-                        f"{len(candidates)} Plex items could be this scene's file (strict_matching is on)",
-                        {"stash_path": stash_path, "candidates": paths},
-                    )
-                chosen = best_candidate(candidates)
-                others = [c.display_path for c in candidates if c is not chosen]
-                protocol.warning(
-                    f"scene {scene_id}: {len(candidates)} Plex items match {stash_path}; writing "
-                    f"{chosen.display_path} (item {chosen.rating_key}), not: {'; '.join(others)}"
-                )
-            assert chosen is not None
-            try:
-                item = self.plex.fetch_item(chosen.rating_key)
-                return item, read_item(item), requests + 1
-            except PlexItemGone:
-                requests += 1
-                # The index is older than Plex: list again (once per drain) and retry the match.
-                if attempt == 0 and index.relist_all_once(self.plex.server):
-                    continue
-                raise _Retry(retry.NOT_FOUND, f"Plex item {chosen.rating_key} for "
-                             f"{chosen.display_path} is gone; waiting for Plex to rescan") from None
-        raise _Retry(retry.NOT_FOUND, self._not_found_reason(desired))
-
-    def _not_found_reason(self, desired: DesiredState) -> str:
-        mapped = self.path_map.to_plex(desired.files[0])
-        libraries = ", ".join(f"'{s.title}'" for s in self.plex.index.sections) or "none"
-        more = f" (and {len(desired.files) - 1} more file(s))" if len(desired.files) > 1 else ""
-        return (
-            f"no Plex item has the file {mapped}{more}, by full path or by file name, in the "
-            f"libraries {libraries}; check path_map and that Plex has scanned the folder"
+            return
+        changed = [c.field for c in plan.changes if not c.lock_only] + (["poster"] if uploaded else [])
+        locked = [c.field for c in plan.changes if c.lock_only]
+        title = desired.fields.get("title") or current.scalars.get("title")
+        protocol.info(
+            f"scene {scene_id} → Plex item {current.rating_key} '{title}': "
+            + (", ".join(changed) or "no value changed")
+            + (f" (locked as they were: {', '.join(locked)})" if locked else "")
         )
 
     # -- poster ------------------------------------------------------------------------------
 
-    def _poster_allowed(self, record: Any, current: CurrentState, same_binding: bool) -> bool:
-        """Under preserve_plex_edits a poster someone chose in Plex (thumb locked) is kept,
-        unless it is the one PlexSync uploaded."""
-        if not self.config.preserve_plex_edits:
-            return True
-        ours = same_binding and record is not None and bool(record.poster_hash)
-        return ours or "thumb" not in current.locked
+    def _poster_to_upload(self, prepared: Prepared, record: SyncRecord | None,
+                          current: CurrentState) -> bytes | None:
+        """The screenshot bytes when they must be uploaded: new or changed since PlexSync's last
+        upload to this item, and not a poster someone chose in Plex under preserve_plex_edits
+        (thumb locked, and not the one PlexSync uploaded)."""
+        if prepared.screenshot is None or prepared.screenshot_sha1 == _previous_poster(record, current):
+            return None
+        if self.config.preserve_plex_edits:
+            ours = _same_binding(record, current) and record is not None and bool(record.poster_hash)
+            if not ours and "thumb" in current.locked:
+                return None
+        return prepared.screenshot
 
     def _screenshot(self, desired: DesiredState) -> bytes | None:
         if not desired.screenshot_url:
@@ -432,18 +265,17 @@ class Processor:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _commit(self, work: Any) -> Any:
+    def _commit(self, work: Callable[[Any], Any]) -> Any:
         return db.transaction(self.ctx.conn, work)
 
-    def _commit_success(self, scene_id: int, generation: int | None, item_key: Any, stamp: str | None,
-                        fetched_at: float, payload_hash: str, poster_hash: str | None) -> None:
+    def _commit_success(self, scene_id: int, generation: int, rating_key: int, prepared: Prepared,
+                        poster_hash: str | None) -> None:
         state = self.ctx.sync_state
 
         def work(c: Any) -> None:
-            state.update_success(scene_id, str(item_key), stamp, fetched_at=fetched_at,
-                                 payload_hash=payload_hash, poster_hash=poster_hash, conn=c)
-            if generation is not None:
-                Inbox(c).complete(scene_id, generation)
+            state.update_success(scene_id, str(rating_key), prepared.stamp, fetched_at=prepared.fetched_at,
+                                 payload_hash=prepared.payload_hash, poster_hash=poster_hash, conn=c)
+            Inbox(c).complete(scene_id, generation)
 
         self._commit(work)
 
@@ -458,39 +290,62 @@ class Processor:
         protocol.info(f"scene {scene_id} was deleted in Stash; dropped its queued sync")
         return Outcome("deleted", scene_id, "deleted in Stash")
 
-    def _retry(self, entry: InboxEntry, wait: _Retry) -> Outcome:
+    def _retry(self, entry: InboxEntry, wait: RetryLater) -> Outcome:
         attempts = entry.attempts + 1
         reason = protocol.redact(wait.reason)
         if retry.exhausted(attempts, wait.policy):
-            return self._park(entry, entry.generation, _Park(
-                "failed", f"{reason} (gave up after {attempts} attempts)"))
+            return self._park(entry, entry.generation, Park(FAILED, f"{reason} (gave up after {attempts} attempts)"))
         delay = retry.backoff_delay(attempts, wait.policy)
         not_before = self.now() + delay
         self._commit(lambda c: Inbox(c).retry_later(entry.scene_id, not_before, reason))
-        record_error(self.ctx.conn, entry.scene_id, f"{reason}; retry {attempts} in {delay:.0f}s")
-        protocol.info(f"scene {entry.scene_id}: {reason}; trying again in {_human(delay)}")
+        ErrorLog(self.ctx.conn).record(entry.scene_id, f"{reason}; retry {attempts} in {delay:.0f}s")
+        protocol.info(f"scene {entry.scene_id}: {reason}; trying again in {human_duration(delay)}")
         return Outcome("retry", entry.scene_id, reason, transient=wait.policy is retry.TRANSIENT)
 
-    def _park(self, entry: InboxEntry, generation: int, parked: _Park) -> Outcome:
+    def _park(self, entry: InboxEntry, generation: int, parked: Park) -> Outcome:
         reason = protocol.redact(parked.reason)
         self._commit(lambda c: Inbox(c).park(entry.scene_id, generation, parked.state, reason, parked.detail))
-        record_error(self.ctx.conn, entry.scene_id, reason)
-        if parked.state == "review":
+        ErrorLog(self.ctx.conn).record(entry.scene_id, reason)
+        if parked.state == REVIEW:
             candidates = (parked.detail or {}).get("candidates", [])
-            protocol.warning(
-                f"scene {entry.scene_id}: needs review: {reason}: {'; '.join(candidates)}"
-            )
+            protocol.warning(f"scene {entry.scene_id}: needs review: {reason}: {'; '.join(candidates)}")
         else:
             protocol.warning(f"scene {entry.scene_id}: failed: {reason}")
         return Outcome(parked.state, entry.scene_id, reason)
 
 
-def _human(seconds: float) -> str:
+@contextmanager
+def _plex_problems() -> Iterator[None]:
+    """What a failed Plex request means for this scene: an item gone mid-write or a 5xx on it is
+    retried later, a refused edit parks the scene; an outage is raised for the drain to stop."""
+    try:
+        yield
+    except PlexItemGone as exc:
+        raise RetryLater(retry.TRANSIENT, f"the Plex item disappeared while writing ({exc})") from None
+    except PermanentSyncError as exc:
+        raise Park(FAILED, str(exc)) from None
+    except PlexUnavailable as exc:
+        if exc.outage:
+            raise
+        raise RetryLater(retry.TRANSIENT, str(exc)) from None
+
+
+def _bound(record: SyncRecord | None) -> int | None:
+    return rating_key_of(record.plex_item_key) if record is not None else None
+
+
+def _same_binding(record: SyncRecord | None, current: CurrentState) -> bool:
+    return record is not None and _bound(record) == current.rating_key
+
+
+def _previous_poster(record: SyncRecord | None, current: CurrentState) -> str | None:
+    """The poster PlexSync last uploaded to this very item (None after a rebinding)."""
+    return record.poster_hash if record is not None and _same_binding(record, current) else None
+
+
+def human_duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f}s"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-__all__ = ["Outcome", "PlexSession", "Prefetched", "Processor", "PlexError", "looks_like_image"]

@@ -4,42 +4,26 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
-from queue.inbox import Inbox
+from queue.inbox import FAILED, PENDING, QUEUED, REVIEW, Inbox
 from stash import protocol
 from sync import db
+from sync.error_log import ErrorLog
 from worker.context import TaskContext
 
 RECENT_ERRORS = 10
 
 
-def record_error(conn, scene_id: int | None, message: str, *, keep: int = 200) -> None:
-    """Keep the last errors for the status task; the table is trimmed so it cannot grow."""
-
-    def work(c) -> None:
-        c.execute(
-            "INSERT INTO error_log (at, scene_id, message) VALUES (?, ?, ?)",
-            (time.time(), scene_id, protocol.redact(message)),
-        )
-        c.execute(
-            "DELETE FROM error_log WHERE id <= (SELECT max(id) FROM error_log) - ?", (keep,)
-        )
-
-    db.transaction(conn, work)
-
-
-def collect_status(ctx: TaskContext) -> dict:
+def collect_status(ctx: TaskContext) -> dict[str, Any]:
     conn = ctx.conn
     inbox = Inbox(conn)
     counts = inbox.counts()
     errors = [
-        {"at": at, "scene_id": scene_id, "message": message}
-        for at, scene_id, message in conn.execute(
-            "SELECT at, scene_id, message FROM error_log ORDER BY id DESC LIMIT ?", (RECENT_ERRORS,)
-        )
+        {"at": e.at, "scene_id": e.scene_id, "message": e.message} for e in ErrorLog(conn).recent(RECENT_ERRORS)
     ]
     review = []
-    for entry in inbox.entries("review"):
+    for entry in inbox.entries(REVIEW):
         detail = json.loads(entry.detail) if entry.detail else {}
         review.append(
             {
@@ -51,14 +35,14 @@ def collect_status(ctx: TaskContext) -> dict:
         )
     failed = [
         {"scene_id": e.scene_id, "reason": e.last_error, "attempts": e.attempts}
-        for e in inbox.entries("failed")
+        for e in inbox.entries(FAILED)
     ]
     return {
-        "pending": counts["pending"],
+        "pending": counts[PENDING],
         "waiting_retry": counts["waiting_retry"],
-        "in_progress": counts["queued"],
-        "failed": counts["failed"],
-        "needs_review": counts["review"],
+        "in_progress": counts[QUEUED],
+        "failed": counts[FAILED],
+        "needs_review": counts[REVIEW],
         "synced": ctx.sync_state.count(),
         "failed_scenes": failed,
         "needs_review_scenes": review,
@@ -66,7 +50,7 @@ def collect_status(ctx: TaskContext) -> dict:
     }
 
 
-def log_status(status: dict) -> None:
+def log_status(status: dict[str, Any]) -> None:
     protocol.info(
         f"PlexSync status: {status['synced']} synced, {status['pending']} pending"
         f" ({status['waiting_retry']} waiting to retry), {status['in_progress']} in progress,"
@@ -89,7 +73,7 @@ def log_status(status: dict) -> None:
         protocol.info(f"recent error {when}: scene {err['scene_id']}: {err['message']}")
 
 
-def check_plex(ctx: TaskContext) -> dict:
+def check_plex(ctx: TaskContext) -> dict[str, Any]:
     """Can PlexSync reach Plex with the configured token? One request, through requests.
 
     Status must answer even when the settings are wrong, so a settings problem is reported
@@ -121,7 +105,7 @@ def check_plex(ctx: TaskContext) -> dict:
     return {"ok": True, "detail": f"Plex reachable at {config.plex_url}"}
 
 
-def run_status(ctx: TaskContext) -> tuple[dict, str | None]:
+def run_status(ctx: TaskContext) -> tuple[dict[str, Any], str | None]:
     status = collect_status(ctx)
     status["plex"] = check_plex(ctx)
     log_status(status)

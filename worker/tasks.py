@@ -9,6 +9,7 @@ from typing import Any
 
 from stash import protocol
 from sync import db
+from sync.meta import DatabaseLoss
 from validation.settings import ConfigError
 from worker.context import TaskContext
 from worker.dependencies import missing_dependency_message
@@ -37,19 +38,19 @@ def _process_queue(ctx: TaskContext) -> TaskResult:
 
 
 def _sync_recent(ctx: TaskContext) -> TaskResult:
-    from worker.scans import run_sync_recent
+    from worker.sync_recent import run_sync_recent
 
     return run_sync_recent(ctx)
 
 
 def _sync_all(ctx: TaskContext) -> TaskResult:
-    from worker.scans import run_sync_all
+    from worker.sync_all import run_sync_all
 
     return run_sync_all(ctx)
 
 
 def _resync_scene(ctx: TaskContext) -> TaskResult:
-    from worker.scans import run_resync_scene
+    from worker.resync import run_resync_scene
 
     return run_resync_scene(ctx)
 
@@ -67,7 +68,7 @@ HANDLERS: dict[str, Callable[[TaskContext], TaskResult]] = {
 def run_task(mode: str, args: dict, server_connection: dict) -> TaskResult:
     ctx = TaskContext(server_connection, args)
     try:
-        lost = db.lost_since(ctx.conn)
+        lost = DatabaseLoss(ctx.conn).since()
         output, error = HANDLERS[mode](ctx)
         if lost is not None:
             error = _after_lost_database(ctx, mode, lost, error)
@@ -88,7 +89,7 @@ def run_task(mode: str, args: dict, server_connection: dict) -> TaskResult:
 def _after_lost_database(ctx: TaskContext, mode: str, lost: float, error: str | None) -> str | None:
     """Until 'Sync all scenes' has rebuilt a lost database, every task says so."""
     if mode == "sync_all" and error is None and not ctx.dry_run:
-        db.forget_lost(ctx.conn)
+        DatabaseLoss(ctx.conn).forget()
         protocol.info("PlexSync's state was rebuilt from Stash and Plex after its database was lost")
         return None
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lost)) if lost else "an unknown time"
@@ -106,15 +107,7 @@ def _explain_database_error(ctx: TaskContext, exc: BaseException) -> db.Database
     """Name the file that failed: plexsync.db if it fails a check, else the data folder."""
     if isinstance(exc, db.DatabaseError) or db.is_locked_error(exc):
         return db.explain(exc, ctx.db_path)
-    try:
-        probe = sqlite3.connect(ctx.db_path, timeout=5)
-        try:
-            healthy = probe.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-        finally:
-            probe.close()
-    except sqlite3.Error:
-        healthy = False
-    if not healthy:
+    if not db.passes_check(ctx.db_path):
         return db.explain(exc, ctx.db_path)
     return db.DatabaseError(
         f"a PlexSync file in {ctx.data_dir} is unreadable ({exc}). Stop Stash's PlexSync tasks, "

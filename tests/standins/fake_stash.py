@@ -1790,7 +1790,7 @@ class FakeStash:
                 self._job_active = job
             try:
                 self._execute_job(job)
-            except Exception as exc:  # a broken job must not kill the queue, as in Stash
+            except Exception as exc:  # noqa: BLE001 - a broken job must not kill the queue, as in Stash
                 job.status = "FAILED"
                 job.error = f"{type(exc).__name__}: {exc}"
             finally:

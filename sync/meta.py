@@ -1,0 +1,134 @@
+"""Small values PlexSync keeps between runs (the ``meta`` table): the *Sync recent* cursor with
+the renames already handled, and the note that the database was lost and created anew.
+
+Each value has one owner class here, so the keys and their formats live in one place and a
+value that cannot be read (hand-edited, truncated) is treated as absent instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections import namedtuple
+
+from sync import db
+
+META = db.register(db.Table("meta", "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"))
+
+
+class Meta:
+    """Raw key/value access over one connection (the caller owns the connection)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        db.ensure(conn, META)
+        self.conn = conn
+
+    def get(self, key: str) -> str | None:
+        """The stored text, or None when the key is absent (a plain read, no lock)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_many(self, values: dict[str, str]) -> None:
+        """Store all ``values`` atomically (one transaction; readers see all or none)."""
+
+        def work(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+
+        db.transaction(self.conn, work)
+
+    def delete(self, key: str) -> None:
+        """Remove the key (idempotent)."""
+        db.with_retry(lambda: self.conn.execute("DELETE FROM meta WHERE key = ?", (key,)))
+
+
+CursorState = namedtuple("CursorState", "cursor zones handled")
+
+
+class RecentCursor:
+    """Where *Sync recent changes* (and every drain's catch-up) continues from.
+
+    ``cursor`` is an ``updated_at`` Stash itself returned (None before the first run), ``zones``
+    the UTC offsets Stash has used, ``handled`` the performers/tags/studios/groups whose change
+    was already acted on (``"tag:12" -> updated_at``), so the overlap margin does not redo them.
+    """
+
+    CURSOR_KEY = "sync_recent.cursor"
+    ZONES_KEY = "sync_recent.zones"
+    HANDLED_KEY = "sync_recent.related_handled"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def load(self) -> CursorState:
+        """The stored state; an unreadable part reads as empty (a full re-check, never a crash)."""
+        cursor = self.meta.get(self.CURSOR_KEY)
+        zones = _json(self.meta.get(self.ZONES_KEY))
+        handled = _json(self.meta.get(self.HANDLED_KEY))
+        return CursorState(
+            cursor,
+            [z for z in zones if isinstance(z, str)] if isinstance(zones, list) else [],
+            {str(k): v for k, v in handled.items() if isinstance(v, str)} if isinstance(handled, dict) else {},
+        )
+
+    def save(self, cursor: str, zones: list[str], handled: dict[str, str]) -> None:
+        """Store all three atomically: a cursor never moves without its handled renames."""
+        self.meta.set_many({
+            self.CURSOR_KEY: cursor,
+            self.ZONES_KEY: json.dumps(sorted(zones)),
+            self.HANDLED_KEY: json.dumps(handled, sort_keys=True),
+        })
+
+
+def _json(text: str | None) -> object:
+    """The decoded value, or None when absent or not JSON (the caller checks the shape)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+# Written to the data folder only by drains (plex.index.INDEX_DB, queue.work.WORK_DIR): a new
+# plexsync.db beside them means the old one was deleted, and the edits queued in it are gone.
+_DRAIN_ARTIFACTS = ("plex_index.db", "work")
+
+
+class DatabaseLoss:
+    """The note that the plugin database was deleted and created anew (queued edits are lost).
+
+    Every task reports it until *Sync all scenes* has rebuilt the state.
+    """
+
+    KEY = "database_lost_at"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def note_if_replaced(self, db_path: str | os.PathLike[str]) -> None:
+        """Call right after creating the file: if drains had worked in this folder, record the
+        loss (once; a second call keeps the first time)."""
+        folder = os.path.dirname(os.path.abspath(db_path))
+        if not any(os.path.exists(os.path.join(folder, name)) for name in _DRAIN_ARTIFACTS):
+            return
+        db.transaction(self.meta.conn, lambda c: c.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (self.KEY, repr(time.time()))
+        ))
+
+    def since(self) -> float | None:
+        """When the lost database was replaced (0.0 if unreadable), or None when nothing was lost."""
+        value = self.meta.get(self.KEY)
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            return 0.0
+
+    def forget(self) -> None:
+        """The state was rebuilt: stop reporting the loss."""
+        self.meta.delete(self.KEY)
