@@ -847,3 +847,145 @@ def test_standalone_process_serves_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+# ----------------------------------------------------------------------------- directors
+def test_directors_are_read_by_plexapi_from_listing_and_detail(env: Env) -> None:
+    films = env.plex.library.sectionByID(FILMS)
+    listed = films.get(LIGHTHOUSE)
+    assert [d.tag for d in listed.directors] == ["R. Calloway"]
+    detail = env.plex.query(f"/library/metadata/{env.lighthouse}")[0]
+    element = next(detail.iter("Director"))
+    tid = env.fake.tag_id("director", "R. Calloway")
+    assert element.attrib == {"id": str(tid), "filter": f"director={tid}", "tag": "R. Calloway"}
+    assert [m.ratingKey for m in films.search(director="R. Calloway")] == [env.lighthouse]
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_raw_director_edit_with_removal_and_lock(env: Env, semantics: str) -> None:
+    env.fake.tag_semantics = semantics
+    movie = full(env, env.lighthouse)
+    env.fake.clear_log()
+    movie.edit(**{"director[0].tag.tag": "Ana Díaz, Jr.", "director[1].tag.tag": "B & C",
+                  "director[].tag.tag-": ",".join(quote(n) for n in ["R. Calloway", "Nobody"]),
+                  "director.locked": 1})
+    put = only_request(env.fake)
+    assert put.param("director[0].tag.tag") == "Ana Díaz, Jr."
+    movie.reload()
+    assert [d.tag for d in movie.directors] == ["Ana Díaz, Jr.", "B & C"]
+    assert movie.isLocked("director")
+    movie.removeDirector("B & C", locked=False)
+    movie.reload()
+    assert [d.tag for d in movie.directors] == ["Ana Díaz, Jr."]
+    assert not movie.isLocked("director")
+    assert env.fake.item(env.lighthouse)["tags"]["director"] == ["Ana Díaz, Jr."]
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_episode_directors_add_and_remove(env: Env, semantics: str) -> None:
+    env.fake.tag_semantics = semantics
+    episode = full(env, env.episodes[0])
+    episode.addDirector(["D. One", "D. Two"])
+    episode.reload()
+    assert [d.tag for d in episode.directors] == ["D. One", "D. Two"]
+    episode.removeDirector("D. One")
+    episode.reload()
+    assert [d.tag for d in episode.directors] == ["D. Two"]
+    assert episode.isLocked("director")
+    assert {r.param("type") for r in env.fake.matching_requests("PUT")} == {"4"}
+
+
+def test_director_seeding_singular_and_plural() -> None:
+    with FakePlex() as fake:
+        fake.add_section(FILMS, "Films", "movie", ["/srv/media/films"])
+        one = fake.add_movie(FILMS, "One", "/srv/media/films/One.mkv", director=["Solo"])
+        two = fake.add_movie(FILMS, "Two", "/srv/media/films/Two.mkv", directors=["Pair A", "Pair B"])
+        assert fake.item(one)["tags"]["director"] == ["Solo"]
+        assert fake.item(two)["tags"]["director"] == ["Pair A", "Pair B"]
+        plex = PlexServer(fake.url, fake.token, timeout=10)
+        assert [d.tag for d in plex.fetchItem(two).directors] == ["Pair A", "Pair B"]
+
+
+# ----------------------------------------------------------------------------- actor photos
+PHOTO = "http://stash.local:9999/performer/7/image?t=1700000000&apikey=a%2Bb/c=="
+
+
+def role_thumbs(item: Any) -> dict[str, str | None]:
+    return {r.tag: r.thumb for r in item.roles}
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_actor_photo_is_one_per_person_for_the_whole_server(env: Env, semantics: str) -> None:
+    env.fake.tag_semantics = semantics
+    other = sorted(env.movies)[4]
+    movie = full(env, env.lighthouse)
+    env.fake.clear_log()
+    movie.edit(**{"actor[0].tag.tag": "Ines Varga", "actor[0].tag.thumb": PHOTO,
+                  "actor[0].tagging.text": "Keeper", "actor[1].tag.tag": "Tomas Reyes",
+                  "actor[1].tagging.text": "Captain Hale", "actor.locked": 1})
+    put = only_request(env.fake)
+    assert put.param("actor[0].tag.thumb") == PHOTO
+    assert "actor%5B0%5D.tag.thumb=" in put.query  # the raw query is kept as it came
+    movie.reload()
+    assert role_thumbs(movie) == {"Ines Varga": PHOTO, "Tomas Reyes": None}
+    assert env.fake.actor_photo("Ines Varga") == PHOTO
+    assert env.fake.item(env.lighthouse)["actor_photos"] == {"Ines Varga": PHOTO}
+
+    # Naming the person on another item without a thumb shows the same photo and keeps it.
+    second = full(env, other)
+    second.edit(**{"actor[0].tag.tag": "Ines Varga", "actor.locked": 1})
+    second.reload()
+    assert role_thumbs(second) == {"Ines Varga": PHOTO}
+    assert env.fake.actor_photo("Ines Varga") == PHOTO
+
+    # A later photo overwrites it everywhere, listings included (cached XML must not go stale).
+    films = env.plex.library.sectionByID(FILMS)
+    assert role_thumbs(films.get(LIGHTHOUSE))["Ines Varga"] == PHOTO
+    later = PHOTO.replace("t=1700000000", "t=1800000000")
+    second.edit(**{"actor[0].tag.tag": "Ines Varga", "actor[0].tag.thumb": later, "actor.locked": 1})
+    movie.reload()
+    assert role_thumbs(movie)["Ines Varga"] == later
+    assert role_thumbs(films.get(LIGHTHOUSE))["Ines Varga"] == later
+
+
+def test_set_actor_photo_by_hand_changes_every_item_but_no_updated_at(env: Env) -> None:
+    films = env.plex.library.sectionByID(FILMS)
+    assert role_thumbs(films.get(LIGHTHOUSE)) == {"Ines Varga": None, "Tomas Reyes": None}
+    stamp = env.fake.item(env.lighthouse)["updatedAt"]
+    env.fake.set_actor_photo("Tomas Reyes", "http://elsewhere.invalid/t.jpg?x=1&y=2")
+    assert role_thumbs(films.get(LIGHTHOUSE))["Tomas Reyes"] == "http://elsewhere.invalid/t.jpg?x=1&y=2"
+    raw = requests.get(f"{env.fake.url}/library/metadata/{env.lighthouse}",
+                       headers={"X-Plex-Token": env.fake.token}, timeout=10)
+    assert b'thumb="http://elsewhere.invalid/t.jpg?x=1&amp;y=2"' in raw.content
+    assert env.fake.item(env.lighthouse)["updatedAt"] == stamp
+    env.fake.set_actor_photo("Tomas Reyes", None)
+    assert env.fake.actor_photo("Tomas Reyes") is None
+    assert role_thumbs(full(env, env.lighthouse))["Tomas Reyes"] is None
+
+
+def test_actor_photo_survives_removal_from_an_item_and_seeds_server_wide() -> None:
+    with FakePlex() as fake:
+        fake.add_section(FILMS, "Films", "movie", ["/srv/media/films"])
+        one = fake.add_movie(FILMS, "One", "/srv/media/films/One.mkv",
+                             actors=[{"tag": "P", "role": "R", "thumb": "http://x.invalid/p.jpg"}])
+        two = fake.add_movie(FILMS, "Two", "/srv/media/films/Two.mkv", actors=["P"])
+        plex = PlexServer(fake.url, fake.token, timeout=10)
+        assert role_thumbs(plex.fetchItem(two)) == {"P": "http://x.invalid/p.jpg"}
+        movie = plex.fetchItem(one)
+        movie.edit(**{"actor[].tag.tag-": "P"})
+        assert fake.item(one)["tags"]["actor"] == []
+        assert fake.actor_photo("P") == "http://x.invalid/p.jpg"
+
+
+def test_generated_movies_show_actor_photos_like_the_general_renderer() -> None:
+    fake = FakePlex()
+    fake.add_section(1, "Generated", "movie")
+    fake.set_actor_photo("Ines Varga", "http://x.invalid/iv.jpg?a=1&b=2")
+    keys = fake.generate_movies(1, 200, seed=3)
+    with_photo = [rk for rk in keys if fake.item(rk)["tags"]["actor"] == ["Ines Varga"]]
+    assert with_photo
+    for rk in with_photo[:10] + keys[:10]:
+        item = fake._items[rk]
+        templated = item.frag["list"]
+        item.frag.clear()
+        assert fake._render(item, "list") == templated

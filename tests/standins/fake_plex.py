@@ -219,7 +219,6 @@ class _Item:
     fields: dict[str, str]
     tags: dict[str, list[str]]
     roles: dict[str, str]
-    role_thumbs: dict[str, str]
     locked: set[str]
     media: list[_Media]
     updated_at: int
@@ -358,6 +357,9 @@ class FakePlex:
         self._items: dict[int, _Item] = {}
         self._tag_ids: dict[tuple[str, str], int] = {}
         self._tag_xml_cache: dict[tuple[str, str], str] = {}
+        # One photo per person for the whole server, keyed by name, as PMS keeps it: a photo sent
+        # with one item's edit shows on every item that has that actor.
+        self._actor_photos: dict[str, str] = {}
         self._next_rk = 1000
         self._next_media_id = 1
         self._next_tag_id = 1
@@ -616,6 +618,8 @@ class FakePlex:
                 members = sec.members.setdefault("movie", {})
                 genre_xml = {g: self._tag_xml("genre", g) + "/>" for g in _GENRES}
                 actor_xml = {a: self._tag_xml("actor", a) for a in _PEOPLE}
+                photo_xml = {a: f' thumb="{_esc(self._actor_photos[a])}"' if self._actor_photos.get(a)
+                             else "" for a in _PEOPLE}
                 for i in range(count):
                     bits = rng.getrandbits(64)  # one draw per item keeps 50,000 items fast
                     adjective = _ADJECTIVES[bits % len(_ADJECTIVES)]
@@ -646,7 +650,7 @@ class FakePlex:
                                 "year": str(year), "originallyAvailableAt": released,
                                 "duration": "5400000", "addedAt": str(added)},
                         tags={"genre": genres, "actor": [actor]},
-                        roles={actor: character}, role_thumbs={}, locked=set(),
+                        roles={actor: character}, locked=set(),
                         media=[_Media(media_id, [_Part(media_id, path, size, "mkv")])],
                         updated_at=now, thumb=f"/library/metadata/{rk}/thumb/{now}",
                     )
@@ -661,7 +665,7 @@ class FakePlex:
                         f'<Part id="{media_id}" key="/library/parts/{media_id}/{added}/file.mkv"'
                         f' file="{_esc(path)}" size="{size}" container="mkv" duration="5400000"/>'
                         f'</Media>{"".join(genre_xml[g] for g in genres)}'
-                        f'{actor_xml[actor]} role="{character}"/></Video>'
+                        f'{actor_xml[actor]} role="{character}"{photo_xml[actor]}/></Video>'
                     ).encode()
                     item.frag["list"] = fragment
                     item.frag["trunc"] = fragment  # at most 2 genres and 1 actor: nothing to cut
@@ -740,6 +744,8 @@ class FakePlex:
                 "files": [part.file for media in it.media for part in media.parts],
                 "tags": {prefix: list(it.tags.get(prefix, [])) for prefix in TAG_PREFIXES},
                 "roles": {name: it.roles.get(name, "") for name in it.tags.get("actor", [])},
+                "actor_photos": {name: self._actor_photos[name] for name in it.tags.get("actor", [])
+                                 if name in self._actor_photos},
                 "locked": set(it.locked),
                 "posters": [dict(p) for p in it.posters],
                 "poster_sha1": selected["sha1"] if selected and selected["sha1"] else None,
@@ -766,6 +772,20 @@ class FakePlex:
     def tag_id(self, prefix: str, name: str) -> int:
         with self._lock:
             return self._tag_id(prefix, name)
+
+    def actor_photo(self, name: str) -> str | None:
+        """The server-wide photo URL of a person, exactly as it was sent, or None."""
+        with self._lock:
+            return self._actor_photos.get(name)
+
+    def set_actor_photo(self, name: str, url: str | None) -> None:
+        """Change a person's photo the way someone does in Plex Web; None removes it.
+
+        No item's ``updatedAt`` moves: the photo belongs to the person, not to an item, which is
+        exactly why a sync that watches ``updatedAt`` cannot see this kind of drift.
+        """
+        with self._lock:
+            self._set_photo(name, url)
 
     # ------------------------------------------------------------------ model internals
     def _section(self, key: Any) -> _Section:
@@ -813,7 +833,7 @@ class FakePlex:
         art = fields.pop("art", None)
         tags: dict[str, list[str]] = {}
         roles: dict[str, str] = {}
-        role_thumbs: dict[str, str] = {}
+        photos: dict[str, str] = {}
         for name in list(fields):
             prefix = _PLURAL_KWARGS.get(name) or (name if name in TAG_PREFIXES else None)
             if prefix is None:
@@ -826,7 +846,7 @@ class FakePlex:
                     tag = str(value.get("tag") or value.get("name"))
                     roles[tag] = str(value.get("role") or "")
                     if value.get("thumb"):
-                        role_thumbs[tag] = str(value["thumb"])
+                        photos[tag] = str(value["thumb"])
                 elif prefix == "actor" and isinstance(value, (tuple, list)):
                     tag = str(value[0])
                     roles[tag] = str(value[1]) if len(value) > 1 and value[1] is not None else ""
@@ -856,7 +876,7 @@ class FakePlex:
         self._next_rk += 1
         item = _Item(
             rk=rk, type=type_, section=sec.key, fields=scalars, tags=tags, roles=roles,
-            role_thumbs=role_thumbs, locked=locked,
+            locked=locked,
             media=self._make_media([file_list] if stacked else file_list) if file_list else [],
             updated_at=now, thumb=thumb or f"/library/metadata/{rk}/thumb/{now}", art=art,
             guids=guids,
@@ -864,6 +884,8 @@ class FakePlex:
         self._items[rk] = item
         sec.members.setdefault(type_, {})[rk] = None
         sec.order_version += 1
+        for name, url in photos.items():
+            self._set_photo(name, url)
         return item
 
     def _forget(self, item: _Item) -> None:
@@ -892,6 +914,18 @@ class FakePlex:
         item.frag.clear()
         for other in self._ancestors(item) + self._descendants(item):
             other.frag.clear()
+
+    def _set_photo(self, name: str, url: str | None) -> None:
+        """Store a person's photo and drop the cached XML of every item that shows it."""
+        if url:
+            if self._actor_photos.get(name) == url:
+                return
+            self._actor_photos[name] = url
+        elif self._actor_photos.pop(name, None) is None:
+            return
+        for it in self._items.values():
+            if it.frag and name in it.tags.get("actor", ()):
+                it.frag.clear()
 
     def _touch(self, item: _Item) -> None:
         item.updated_at = _later(item.updated_at)
@@ -1008,7 +1042,7 @@ class FakePlex:
             if prefix == "actor":
                 for name in names:
                     role = _esc(it.roles.get(name, ""))
-                    thumb = it.role_thumbs.get(name)
+                    thumb = self._actor_photos.get(name)
                     thumb_attr = f' thumb="{_esc(thumb)}"' if thumb else ""
                     out.append(f'{tag_xml(prefix, name)} role="{role}"{thumb_attr}/>')
             else:
@@ -1491,7 +1525,6 @@ class FakePlex:
             if prefix == "actor":
                 for gone in set(current) - set(fresh):
                     it.roles.pop(gone, None)
-                    it.role_thumbs.pop(gone, None)
             current[:] = fresh
         else:
             for name in names:
@@ -1505,7 +1538,7 @@ class FakePlex:
                 if "tagging.text" in entry:
                     it.roles[name] = entry["tagging.text"]
                 if entry.get("tag.thumb"):
-                    it.role_thumbs[name] = entry["tag.thumb"]
+                    self._set_photo(name, entry["tag.thumb"])
 
     def _apply_removals(self, it: _Item, prefix: str, names: list[str]) -> None:
         drop = set(names)
@@ -1516,7 +1549,6 @@ class FakePlex:
         if prefix == "actor":
             for name in drop:
                 it.roles.pop(name, None)
-                it.role_thumbs.pop(name, None)
 
     def _upload(self, it: _Item, kind: str, params: list[tuple[str, str]], body: bytes) -> None:
         url = dict(params).get("url")
