@@ -989,3 +989,126 @@ def test_generated_movies_show_actor_photos_like_the_general_renderer() -> None:
         templated = item.frag["list"]
         item.frag.clear()
         assert fake._render(item, "list") == templated
+
+
+# ----------------------------------------------------------------------------- drift on the Plex side
+def test_recreate_item_gives_a_new_bare_item_for_the_same_files(env: Env, tmp_path: Path) -> None:
+    movie = full(env, env.lighthouse)
+    movie.uploadPoster(url="http://example.invalid/p.jpg")
+    movie.editStudio("Locked Studio")
+    env.fake.set_actor_photo("Ines Varga", "http://example.invalid/iv.jpg")
+    before = section_stamps(env.plex)[FILMS]
+    old_stamp = env.fake.item(env.lighthouse)["updatedAt"]
+
+    new_rk = env.fake.recreate_item(env.lighthouse)
+    assert new_rk != env.lighthouse and new_rk not in env.movies
+    with pytest.raises(NotFound):
+        env.plex.fetchItem(env.lighthouse)
+    assert section_stamps(env.plex)[FILMS] > before
+    films = env.plex.library.sectionByID(FILMS)
+    found = films.search(libtype="movie", Media__Part__file__exact=LIGHTHOUSE_PATH)
+    assert [m.ratingKey for m in found] == [new_rk]
+    fresh = full(env, new_rk)
+    assert fresh.title == "The Quiet Lighthouse (1998)"
+    assert (fresh.summary, fresh.studio, fresh.originallyAvailableAt, fresh.rating,
+            fresh.userRating, fresh.year) == (None, None, None, None, None, None)
+    assert (fresh.genres, fresh.roles, fresh.directors, fresh.collections, fresh.labels) == (
+        [], [], [], [], [])
+    assert fresh.fields == []
+    assert fresh.posters() == []
+    assert fresh.locations == [LIGHTHOUSE_PATH]
+    state = env.fake.item(new_rk)
+    assert state["poster_sha1"] is None and state["locked"] == set()
+    assert state["updatedAt"] > old_stamp
+    assert films.totalViewSize() == 250
+    assert env.fake.actor_photo("Ines Varga") == "http://example.invalid/iv.jpg"  # the person stays
+
+
+def test_recreate_episode_keeps_its_place_in_the_show(env: Env) -> None:
+    new_rk = env.fake.recreate_item(env.episodes[1])
+    series = env.plex.library.sectionByID(SERIES)
+    episodes = series.searchEpisodes()
+    assert [e.ratingKey for e in episodes] == [env.episodes[0], new_rk, env.episodes[2]]
+    assert episodes[1].seasonEpisode == "s01e02"
+    assert episodes[1].title == "Harbor Nights S01E02"
+    assert env.plex.fetchItem(env.show).leafCount == 3
+    with pytest.raises(ValueError):
+        env.fake.recreate_item(env.show)
+
+
+def test_hand_edit_sets_and_locks_what_plex_web_saves(env: Env) -> None:
+    stamps = section_stamps(env.plex)
+    first = env.fake.item(env.lighthouse)["updatedAt"]
+    env.fake.hand_edit(env.lighthouse, title="Hand Title", summary="", studio="Hand Studio",
+                       originallyAvailableAt="2003-04-05", userRating=8.5,
+                       genre=["Noir"], actor=[("New Face", "Lead"), "Ines Varga"],
+                       collection=["Hand Picked"], director=["H. Director"])
+    second = env.fake.item(env.lighthouse)["updatedAt"]
+    assert second > first
+    env.fake.hand_edit(env.lighthouse, studio="Again")
+    assert env.fake.item(env.lighthouse)["updatedAt"] > second
+    assert section_stamps(env.plex)[FILMS] > stamps[FILMS]
+    assert section_stamps(env.plex)[SERIES] == stamps[SERIES]
+
+    movie = full(env, env.lighthouse)
+    assert (movie.title, movie.summary, movie.studio, movie.userRating) == (
+        "Hand Title", None, "Again", 8.5)
+    assert movie.originallyAvailableAt == datetime(2003, 4, 5)
+    assert [g.tag for g in movie.genres] == ["Noir"]
+    assert [(r.tag, r.role) for r in movie.roles] == [("New Face", "Lead"), ("Ines Varga", "Keeper")]
+    assert [c.tag for c in movie.collections] == ["Hand Picked"]
+    assert [d.tag for d in movie.directors] == ["H. Director"]
+    assert [label.tag for label in movie.labels] == ["seen"]  # not edited, not locked
+    locked = {f.name for f in movie.fields if f.locked}
+    assert locked == {"title", "summary", "studio", "originallyAvailableAt", "userRating", "genre",
+                      "actor", "collection", "director"}
+    assert env.plex.library.sectionByID(FILMS).get("Hand Title").ratingKey == env.lighthouse
+    with pytest.raises(ValueError):
+        env.fake.hand_edit(env.lighthouse, originallyAvailableAt="2003-02-30")
+    with pytest.raises(TypeError):
+        env.fake.hand_edit(env.lighthouse, bogus="x")
+
+
+def test_agent_refresh_resets_only_unlocked_fields_and_lists(env: Env) -> None:
+    movie = full(env, env.lighthouse)
+    movie.batchEdits().editStudio("Kept Studio").addGenre("Kept Genre").saveEdits()
+    env.fake.hand_edit(env.lighthouse, director=["Kept Director"])
+    stamp = env.fake.item(env.lighthouse)["updatedAt"]
+    sections_before = section_stamps(env.plex)[FILMS]
+
+    env.fake.agent_refresh(env.lighthouse)
+    assert env.fake.item(env.lighthouse)["updatedAt"] > stamp
+    assert section_stamps(env.plex)[FILMS] > sections_before
+    movie.reload()
+    assert movie.title == "The Quiet Lighthouse (1998)"
+    assert movie.titleSort == movie.title
+    assert (movie.summary, movie.tagline, movie.originallyAvailableAt, movie.rating, movie.year) == (
+        None, None, None, None, None)
+    assert movie.studio == "Kept Studio"
+    assert [g.tag for g in movie.genres] == ["Drama", "Mystery", "Kept Genre"]
+    assert [d.tag for d in movie.directors] == ["Kept Director"]
+    assert (movie.roles, movie.collections, movie.labels, movie.writers, movie.countries) == (
+        [], [], [], [], [])
+    state = env.fake.item(env.lighthouse)
+    assert state["roles"] == {} and state["addedAt"] == "1500000000"
+    assert state["locked"] == {"studio", "genre", "director"}
+
+
+def test_listing_carries_updated_at_and_filters_on_it(env: Env) -> None:
+    films = env.plex.library.sectionByID(FILMS)
+    newest = max(env.movies, key=lambda rk: env.fake.item(rk)["updatedAt"])
+    t0 = env.fake.item(newest)["updatedAt"]
+    env.fake.hand_edit(newest, summary="drifted")
+    stamp = env.fake.item(newest)["updatedAt"]
+    assert stamp > t0
+    listing = env.plex.query("/library/sections/3/all?type=1")
+    assert all(el.attrib["updatedAt"].isdigit() for el in listing)
+    by_key = {int(el.attrib["ratingKey"]): int(el.attrib["updatedAt"]) for el in listing}
+    assert by_key[newest] == stamp
+    assert by_key[env.lighthouse] == env.fake.item(env.lighthouse)["updatedAt"]
+    changed = films.search(filters={"updatedAt>>": datetime.fromtimestamp(t0)})
+    assert [m.ratingKey for m in changed] == [newest]
+    assert int(changed[0].updatedAt.timestamp()) == stamp
+    raw = env.plex.query(f"/library/sections/3/all?type=1&updatedAt>>={t0}")
+    assert [int(el.attrib["ratingKey"]) for el in raw] == [newest]
+    assert len(films.search(filters={"updatedAt<<": datetime.fromtimestamp(t0 + 1)})) == 249

@@ -151,6 +151,37 @@ def _valid_field_value(name: str, value: str) -> bool:
     return True
 
 
+def _last_sep(path: str) -> int:
+    return max(path.rfind("/"), path.rfind("\\"))
+
+
+def _title_from_path(path: str) -> str:
+    """The title PMS falls back to when no agent supplies one: the file name without extension."""
+    name = path[_last_sep(path) + 1:]
+    dot = name.rfind(".")
+    return name[:dot] if dot > 0 else name
+
+
+def _norm_folder(folder: str) -> str:
+    """A folder with trailing separators removed, so ``/a/b/`` and ``/a/b`` compare equal."""
+    stripped = folder.rstrip("/\\")
+    return stripped or folder[:1]
+
+
+def _parent_folder(path: str) -> str:
+    cut = _last_sep(path)
+    return path[:cut] if cut > 0 else path[:cut + 1]
+
+
+def _is_under(folder: str, root: str) -> bool:
+    """True when ``folder`` is ``root`` or lies below it (both already normalised)."""
+    if folder == root:
+        return True
+    if root in ("/", "\\"):
+        return folder.startswith(root)
+    return folder.startswith(root + "/") or folder.startswith(root + "\\")
+
+
 def _container_of(path: str) -> str:
     dot = path.rfind(".")
     ext = path[dot + 1:].lower() if dot > max(path.rfind("/"), path.rfind("\\")) else ""
@@ -725,6 +756,140 @@ class FakePlex:
             item.media = self._make_media([files] if isinstance(files, str) else files)
             self._touch(item)
             self._touch_section(self._sections[item.section])
+
+    # ------------------------------------------------------------------ drift on the Plex side
+    def recreate_item(self, rating_key: int) -> int:
+        """Replace an item by a brand-new one for the same files; returns the new ratingKey.
+
+        This is what PMS does after the "Plex dance", a file moved out and back, or a library
+        rebuilt from scratch: the old ratingKey answers 404 and the new item carries only what the
+        scanner knows (title from the file name, no summary, studio, date, rating, tags, locks or
+        uploaded posters). A sync that cached the old key has to find the files again.
+        """
+        with self._lock:
+            old = self._item(rating_key)
+            if old.type not in ("movie", "episode") or not old.media:
+                raise ValueError(f"{rating_key} is a {old.type} without files; only movies and "
+                                 "episodes can be recreated")
+            files = [[part.file for part in media.parts] for media in old.media]
+            sec = self._sections[old.section]
+            parent, index = old.parent, old.index
+            duration = old.fields.get("duration")
+            self.remove_item(rating_key)
+            new = self._create(old.type, sec, _title_from_path(files[0][0]), [], {})
+            new.media = self._make_media(files)
+            # "now", but never behind the item it replaces: a client that keeps an updatedAt
+            # high-water mark must not miss the new item because the old one was edited this second.
+            new.updated_at = _later(old.updated_at)
+            if duration:
+                new.fields["duration"] = duration
+            if parent is not None and parent in self._items:
+                new.parent = parent
+                new.index = index
+                self._items[parent].children.append(new.rk)
+                self._invalidate_family(new)
+            self._touch_section(sec)
+            return new.rk
+
+    def hand_edit(self, rating_key: int, **changes: Any) -> None:
+        """Change an item the way a person does in Plex Web, behind the sync's back.
+
+        Scalars (``title``, ``summary``, ``studio``, ``originallyAvailableAt``, ``userRating`` or
+        any other editable field; None or "" clears all but the title) and whole tag lists
+        (``genre=[..]``, ``actor=[..]`` with names or (name, role) pairs, ``collection=[..]``,
+        ``director=[..]``; plural spellings work too) are set as given. Plex Web locks every field
+        it saves, so each edited field is locked; ``updatedAt`` of the item and its section move.
+        """
+        with self._lock:
+            it = self._item(rating_key)
+            scalars: dict[str, str | None] = {}
+            lists: dict[str, list[tuple[str, str | None]]] = {}
+            for key, value in changes.items():
+                prefix = _PLURAL_KWARGS.get(key) or (key if key in TAG_PREFIXES else None)
+                if prefix is not None:
+                    lists[prefix] = [self._hand_tag(prefix, entry) for entry in value or []]
+                    continue
+                if key not in EDITABLE_FIELDS:
+                    raise TypeError(f"hand_edit cannot change {key!r}")
+                text = self._scalar_text(key, value)
+                if key == "title" and not text:
+                    raise ValueError("Plex Web cannot clear a title")
+                if text and not _valid_field_value(key, text):
+                    raise ValueError(f"bad value for {key}: {value!r}")
+                scalars[key] = text or None
+            for name, text in scalars.items():
+                if text is None:
+                    it.fields.pop(name, None)
+                else:
+                    it.fields[name] = text
+                it.locked.add(name)
+            for prefix, entries in lists.items():
+                names: list[str] = []
+                for name, _role in entries:
+                    if name not in names:
+                        names.append(name)
+                it.tags[prefix] = names
+                if prefix == "actor":  # a name given without a role keeps the one it had
+                    it.roles = {name: role if role is not None else it.roles.get(name, "")
+                                for name, role in entries}
+                it.locked.add(prefix)
+            self._after_drift(it, reorder="title" in scalars or "titleSort" in scalars)
+
+    def agent_refresh(self, rating_key: int) -> None:
+        """"Refresh Metadata" in Plex Web: every unlocked field and tag list goes back to the agent.
+
+        The agent here knows nothing, so an unlocked title becomes the file name and every other
+        unlocked scalar (summary, studio, date, ratings, ...) and tag list is emptied. Locked ones
+        stay, which is why the sync locks what it writes. ``updatedAt`` moves.
+        """
+        with self._lock:
+            it = self._item(rating_key)
+            for name in EDITABLE_FIELDS:
+                if name in it.locked or name in ("title", "addedAt"):
+                    continue
+                it.fields.pop(name, None)
+            if "title" not in it.locked:
+                it.fields["title"] = self._agent_title(it)
+            for prefix in TAG_PREFIXES:
+                if prefix in it.locked or not it.tags.get(prefix):
+                    continue
+                it.tags[prefix] = []
+                if prefix == "actor":
+                    it.roles.clear()
+            self._after_drift(it, reorder=True)
+
+    def _hand_tag(self, prefix: str, entry: Any) -> tuple[str, str | None]:
+        if prefix == "actor" and isinstance(entry, (tuple, list)):
+            return str(entry[0]), (str(entry[1]) if len(entry) > 1 and entry[1] is not None else None)
+        return str(entry), None
+
+    @staticmethod
+    def _scalar_text(name: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if name == "addedAt" and hasattr(value, "timestamp"):
+            return str(int(value.timestamp()))
+        if hasattr(value, "strftime"):
+            return str(value.strftime("%Y-%m-%d"))
+        return str(value)
+
+    def _agent_title(self, it: _Item) -> str:
+        for media in it.media:
+            for part in media.parts:
+                return _title_from_path(part.file)
+        if it.type == "show" and it.location:
+            return it.location[_last_sep(it.location.rstrip("/\\")) + 1:].rstrip("/\\")
+        if it.type == "season":
+            return f"Season {it.index or 0}"
+        return it.fields.get("title", "")
+
+    def _after_drift(self, it: _Item, *, reorder: bool) -> None:
+        sec = self._sections[it.section]
+        self._touch(it)
+        self._invalidate_family(it)
+        if reorder:
+            sec.order_version += 1
+        self._touch_section(sec)
 
     # ------------------------------------------------------------------ snapshots
     def item(self, rating_key: int) -> dict[str, Any]:
