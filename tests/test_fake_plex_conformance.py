@@ -1112,3 +1112,275 @@ def test_listing_carries_updated_at_and_filters_on_it(env: Env) -> None:
     raw = env.plex.query(f"/library/sections/3/all?type=1&updatedAt>>={t0}")
     assert [int(el.attrib["ratingKey"]) for el in raw] == [newest]
     assert len(films.search(filters={"updatedAt<<": datetime.fromtimestamp(t0 + 1)})) == 249
+
+
+# ----------------------------------------------------------------------------- files on disk and scans
+NEW_FILE = "/srv/media/films/New One (2020)/New One (2020).mkv"
+
+
+def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def activities_xml(plex: PlexServer) -> list[tuple[dict[str, str], list[dict[str, str]]]]:
+    return [(dict(a.attrib), [dict(c.attrib) for c in a]) for a in plex.query("/activities")]
+
+
+def refreshing(plex: PlexServer) -> dict[int, str]:
+    return {int(d.attrib["key"]): d.attrib["refreshing"] for d in plex.query("/library/sections")}
+
+
+def test_file_on_disk_enters_the_library_only_after_a_section_scan(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE, year=2020, genres=["Drama"])
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Other/raw-name.mp4", title="Custom Title")
+    assert fake.on_disk_files() == [NEW_FILE, "/srv/media/films/Other/raw-name.mp4"]
+    assert films.totalViewSize() == 250
+    assert films.search(libtype="movie", Media__Part__file__exact=NEW_FILE) == []
+    assert fake.rating_key_for_file(NEW_FILE) is None
+    before = section_stamps(env.plex)[FILMS]
+    fake.set_scan_delay(0.8)  # room for the checks below while the scan runs
+    fake.clear_log()
+
+    started = time.monotonic()
+    assert films.update() is films
+    assert time.monotonic() - started < 0.2, "refresh must answer at once"
+    rec = only_request(fake)
+    assert (rec.method, rec.path, rec.params, rec.status) == (
+        "GET", f"/library/sections/{FILMS}/refresh", [], 200)
+    assert fake.scan_requests() == [rec]
+    films.reload()
+    assert films.refreshing is True
+    assert refreshing(env.plex) == {FILMS: "1", SERIES: "0"}
+    assert env.plex.query(f"/library/sections/{FILMS}").attrib["refreshing"] == "1"
+    [activity] = env.plex.activities
+    assert (activity.type, activity.title, activity.subtitle, activity.cancellable) == (
+        "library.update.section", "Scanning Films", "", False)
+    assert 0 <= activity.progress <= 99
+    [(attrs, contexts)] = activities_xml(env.plex)
+    assert attrs["userID"] == "1" and attrs["uuid"] == activity.uuid
+    assert contexts == [{"librarySectionID": str(FILMS)}]
+
+    wait_until(lambda: not fake.on_disk_files())
+    films.reload()
+    assert films.refreshing is False
+    assert env.plex.activities == []
+    assert refreshing(env.plex) == {FILMS: "0", SERIES: "0"}
+    assert env.plex.query(f"/library/sections/{FILMS}").attrib["refreshing"] == "0"
+    assert films.totalViewSize() == 252
+    assert section_stamps(env.plex)[FILMS] > before
+    [new] = films.search(libtype="movie", Media__Part__file__exact=NEW_FILE)
+    assert fake.rating_key_for_file(NEW_FILE) == new.ratingKey
+    assert new.ratingKey not in env.movies and new.title == "New One (2020)" and new.year == 2020
+    new.reload()
+    assert [g.tag for g in new.genres] == ["Drama"]
+    assert abs(new.addedAt.timestamp() - time.time()) < 5
+    assert abs(new.updatedAt.timestamp() - time.time()) < 5
+    assert films.get("Custom Title").locations == ["/srv/media/films/Other/raw-name.mp4"]
+
+
+@pytest.mark.parametrize("folder", ["/srv/media/films/A", "/srv/media/films/A/"])
+def test_partial_scan_takes_only_files_in_or_under_the_folder(env: Env, folder: str) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    inside = ["/srv/media/films/A/a.mkv", "/srv/media/films/A/sub/b.mkv"]
+    outside = ["/srv/media/films/AB/c.mkv", "/srv/media/films/d.mkv"]
+    for path in inside + outside:
+        fake.add_file_on_disk(FILMS, path)
+    fake.clear_log()
+    films.update(path=folder)
+    assert only_request(fake).params == [("path", folder)]
+    assert fake.running_scans()[0]["folder"] == "/srv/media/films/A"
+    wait_until(lambda: not fake.running_scans())
+    assert fake.on_disk_files() == outside
+    for path in inside:
+        [item] = films.search(libtype="movie", Media__Part__file__exact=path)
+        assert item.title == path.rsplit("/", 1)[1][0]
+    assert [fake.rating_key_for_file(path) for path in outside] == [None, None]
+
+
+def test_refresh_by_put_and_post_and_force_are_scans_too(env: Env) -> None:
+    fake = env.fake
+    fake.set_scan_never_finishes(True)
+    fake.clear_log()
+    headers = {"X-Plex-Token": fake.token}
+    base = f"{fake.url}/library/sections/{FILMS}/refresh"
+    assert requests.put(base + "?path=/srv/media/films/A", headers=headers, timeout=10).status_code == 200
+    assert requests.post(base + "?force=1", headers=headers, timeout=10).status_code == 200
+    env.plex.library.sectionByID(SERIES).refresh()  # plexapi: GET ...?force=1
+    assert [(r.method, r.path, r.params) for r in fake.scan_requests()] == [
+        ("PUT", f"/library/sections/{FILMS}/refresh", [("path", "/srv/media/films/A")]),
+        ("POST", f"/library/sections/{FILMS}/refresh", [("force", "1")]),
+        ("GET", f"/library/sections/{SERIES}/refresh", [("force", "1")])]
+    assert [(s["section"], s["folder"], s["force"]) for s in fake.running_scans()] == [
+        (FILMS, "/srv/media/films/A", False), (FILMS, None, True), (SERIES, None, True)]
+    contexts = [c for _, cs in activities_xml(env.plex) for c in cs]
+    assert contexts == [{"librarySectionID": str(FILMS)}] * 2 + [{"librarySectionID": str(SERIES)}]
+    assert refreshing(env.plex) == {FILMS: "1", SERIES: "1"}
+    fake.set_scan_never_finishes(False)
+    wait_until(lambda: not fake.running_scans())
+    assert refreshing(env.plex) == {FILMS: "0", SERIES: "0"}
+
+
+def test_scan_that_covers_no_file_still_runs_and_finishes(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    before = section_stamps(env.plex)[FILMS]
+    films.update(path="/srv/media/films/Nothing Here")
+    assert [a.title for a in env.plex.activities] == ["Scanning Films"]
+    wait_until(lambda: not env.plex.activities)
+    assert fake.on_disk_files() == [NEW_FILE]
+    assert section_stamps(env.plex)[FILMS] == before
+    assert films.totalViewSize() == 250
+
+
+def test_scan_delay_and_never_finishing_scans(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    fake.set_scan_delay(1.5)
+    films.update()
+    time.sleep(0.5)
+    [part] = env.plex.activities
+    assert 15 <= part.progress <= 90
+    assert fake.on_disk_files() == [NEW_FILE]
+    wait_until(lambda: not fake.on_disk_files(), timeout=3)
+
+    fake.set_scan_delay(0.1)
+    fake.set_scan_never_finishes(True)
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Later/Later.mkv")
+    films.update()
+    time.sleep(0.4)
+    [held] = env.plex.activities
+    assert held.progress == 99
+    films.reload()
+    assert films.refreshing is True
+    assert fake.on_disk_files() == ["/srv/media/films/Later/Later.mkv"]
+    fake.set_scan_never_finishes(False)  # its delay is long over: it finishes right away
+    wait_until(lambda: not fake.on_disk_files(), timeout=1)
+    films.reload()
+    assert films.refreshing is False and films.totalViewSize() == 252
+
+
+def test_cancel_update_ends_the_scan_without_adding_files(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.set_scan_never_finishes(True)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    films.update()
+    assert len(env.plex.activities) == 1
+    films.cancelUpdate()
+    assert env.plex.activities == []
+    fake.set_scan_never_finishes(False)
+    time.sleep(0.4)
+    assert fake.on_disk_files() == [NEW_FILE]
+    assert fake.scan_requests()[-1].method == "GET"  # the DELETE is not a scan request
+
+
+def test_auto_scan_adds_files_by_itself_without_request_or_activity(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    fake.set_auto_scan(0.6)
+    wait_until(lambda: not fake.on_disk_files(), timeout=3)  # 0.6 s after it was added
+    assert films.totalViewSize() == 251
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Auto/Auto.mkv")
+    assert env.plex.activities == [] and refreshing(env.plex)[FILMS] == "0"
+    time.sleep(0.1)
+    assert fake.on_disk_files() == ["/srv/media/films/Auto/Auto.mkv"]
+    wait_until(lambda: not fake.on_disk_files(), timeout=3)
+    assert films.get("Auto").locations == ["/srv/media/films/Auto/Auto.mkv"]
+    assert fake.scan_requests() == []
+    fake.set_auto_scan(None)
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Manual/Manual.mkv")
+    time.sleep(0.8)
+    assert fake.on_disk_files() == ["/srv/media/films/Manual/Manual.mkv"]
+
+
+def test_failed_refresh_starts_no_scan(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    refresh = f"/library/sections/{FILMS}/refresh"
+    fake.clear_log()
+    fake.fail_next(1, 500, path_prefix=refresh)
+    with pytest.raises(BadRequest):
+        films.update(path="/srv/media/films")
+    fake.fail_next(1, 401, method="GET", path_prefix=refresh)
+    with pytest.raises(Unauthorized):
+        films.update()
+    wrong = requests.get(fake.url + refresh, headers={"X-Plex-Token": "wrong"}, timeout=10)
+    assert wrong.status_code == 401
+    fake.drop_next(1, path_prefix=refresh)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        films.update()
+    assert fake.running_scans() == [] and env.plex.activities == []
+    time.sleep(0.4)
+    assert fake.on_disk_files() == [NEW_FILE]
+    assert [r.status for r in fake.scan_requests()] == [500, 401, 401, 0]
+    films.update()
+    wait_until(lambda: not fake.on_disk_files())
+    assert [r.status for r in fake.scan_requests()] == [500, 401, 401, 0, 200]
+
+
+def test_library_update_scans_every_section_and_show_files_become_episodes(env: Env) -> None:
+    fake = env.fake
+    fake.add_file_on_disk(SERIES, "/srv/media/series/Harbor Nights/Season 01/Harbor Nights S01E04.mkv",
+                          show="Harbor Nights", season=1, index=4)
+    fake.add_file_on_disk(SERIES, "/srv/media/series/Dune Patrol/S01E01.mkv", title="Sand",
+                          show="Dune Patrol", season=1, index=1)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    env.plex.library.update()
+    assert sorted(s["section"] for s in fake.running_scans()) == [FILMS, SERIES]
+    assert fake.scan_requests()[-1].path == "/library/sections/all/refresh"
+    wait_until(lambda: not fake.on_disk_files())
+    series = env.plex.library.sectionByID(SERIES)
+    episodes = {e.seasonEpisode: e for e in series.searchEpisodes(title="")}
+    assert episodes["s01e04"].title == "Harbor Nights S01E04"
+    assert episodes["s01e04"].grandparentRatingKey == env.show
+    assert [s.title for s in series.all()] == ["Dune Patrol", "Harbor Nights"]
+    assert series.get("Dune Patrol").episodes()[0].title == "Sand"
+    assert env.plex.library.sectionByID(FILMS).totalViewSize() == 251
+
+
+def test_add_file_on_disk_rejects_impossible_files(env: Env) -> None:
+    fake = env.fake
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, "/elsewhere/x.mkv")
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, "/srv/media/filmsX/x.mkv")  # a prefix is not a parent
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, LIGHTHOUSE_PATH)  # already in the library
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, NEW_FILE)
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(SERIES, "/srv/media/series/X/x.mkv")  # no show/season/index
+    with pytest.raises(TypeError):
+        fake.add_file_on_disk(FILMS, "/srv/media/films/y.mkv", bogus=1)
+    assert fake.on_disk_files() == [NEW_FILE]
+
+
+def test_stop_does_not_hang_on_running_scans_and_start_resumes_them() -> None:
+    fake = FakePlex().start()
+    fake.add_section(1, "Films", "movie", ["/m"])
+    fake.add_file_on_disk(1, "/m/a.mkv")
+    fake.set_scan_delay(0.2)
+    fake.set_scan_never_finishes(True)
+    requests.get(f"{fake.url}/library/sections/1/refresh", headers={"X-Plex-Token": fake.token},
+                 timeout=10)
+    fake.set_auto_scan(30)
+    clock = fake._clock
+    assert clock is not None and clock.is_alive()
+    started = time.monotonic()
+    fake.stop()
+    assert time.monotonic() - started < 1.0
+    assert not clock.is_alive()
+    fake.set_scan_never_finishes(False)
+    time.sleep(0.3)
+    assert fake.on_disk_files() == ["/m/a.mkv"]  # stopped: nothing moves
+    fake.set_auto_scan(None)
+    fake.start()
+    try:
+        wait_until(lambda: not fake.on_disk_files(), timeout=2)
+        assert fake.running_scans() == []
+    finally:
+        fake.stop()

@@ -282,6 +282,35 @@ class _Section:
     order_cache: dict[str, tuple[int, list[_Item]]] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class _DiskFile:
+    """A file under a section location that PMS has not scanned into the library yet."""
+
+    section: int
+    path: str
+    title: str | None
+    fields: dict[str, Any]
+    added: float  # time.monotonic() when it appeared on disk
+
+
+@dataclass(eq=False)
+class _Scan:
+    """One running "scan library files" request; finishes ``delay`` seconds after it started."""
+
+    uuid: str
+    section: int
+    folder: str | None  # normalised folder from ?path=, None for the whole section
+    force: bool
+    started: float  # time.monotonic()
+    delay: float
+
+
+# Keyword arguments add_file_on_disk passes on to the item it becomes (see _create).
+_DISK_FIELD_KEYS = frozenset(_SCALAR_FIELDS) | frozenset(_PLURAL_KWARGS) | frozenset(TAG_PREFIXES) \
+    | frozenset({"locked", "guids", "thumb", "art"})
+_RE_REFRESH_PATH = re.compile(r"^/library/sections/[^/]+/refresh$")
+
+
 @dataclass
 class _FailRule:
     remaining: int
@@ -400,6 +429,19 @@ class FakePlex:
         self._delays: dict[tuple[str | None, str | None], float] = {}
         self._drops: list[_DropRule] = []
 
+        # Files waiting on disk, running scans and the clock thread that finishes them. Scans
+        # take real time because the program under test must cope with answers that come back
+        # before the library has changed.
+        self._disk: list[_DiskFile] = []
+        self._scans: list[_Scan] = []
+        self._scan_delay = 0.3
+        self._scan_never_finishes = False
+        self._auto_scan: float | None = None
+        self._clock: threading.Thread | None = None
+        self._clock_lock = threading.Lock()
+        self._clock_wake = threading.Event()
+        self._clock_stop = threading.Event()
+
         self._port = port
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -411,10 +453,17 @@ class FakePlex:
     def start(self) -> FakePlex:
         if self._httpd is None:
             self._bind(self._port)
+        self._clock_stop.clear()
+        with self._lock:
+            pending = bool(self._scans or self._disk)
+        if pending:
+            self._poke_clock()
         return self
 
     def stop(self) -> None:
+        """Stop serving and stop the scan clock; running scans stay unfinished (start() resumes)."""
         self._unbind()
+        self._stop_clock()
 
     def __enter__(self) -> FakePlex:
         return self.start()
@@ -756,6 +805,186 @@ class FakePlex:
             item.media = self._make_media([files] if isinstance(files, str) else files)
             self._touch(item)
             self._touch_section(self._sections[item.section])
+
+    # ------------------------------------------------------------------ files on disk and scans
+    def add_file_on_disk(self, section_key: int, path: str, *, title: str | None = None,
+                         **fields: Any) -> None:
+        """Put a file under a section location that is not in the library until a scan finds it.
+
+        PlexSync asks Plex to scan a folder after Stash sees a new file; this lets a test create
+        that window in which the file exists but no item has it. ``fields`` become the item's
+        fields and tags when it enters (as in add_movie). In a show section pass ``show`` (title;
+        the show is created if missing), ``season`` and ``index`` too.
+        """
+        with self._lock:
+            sec = self._section(section_key)
+            fields = dict(fields)
+            if sec.type == "show":
+                missing = [k for k in ("show", "season", "index") if k not in fields]
+                if missing:
+                    raise ValueError(f"a file in a show section needs {', '.join(missing)}")
+                int(fields["season"])
+                int(fields["index"])
+            unknown = sorted(set(fields) - _DISK_FIELD_KEYS - {"show", "season", "index"})
+            if unknown:
+                raise TypeError(f"unknown item field(s) {unknown}")
+            folder = _norm_folder(_parent_folder(path))
+            if not any(_is_under(folder, _norm_folder(loc)) for loc in sec.locations):
+                raise ValueError(f"{path} is not under a location of section {section_key}")
+            if any(f.section == sec.key and f.path == path for f in self._disk):
+                raise ValueError(f"{path} is already on disk")
+            if self._rating_key_for_file(path, sec.key) is not None:
+                raise ValueError(f"{path} is already in the library")
+            self._disk.append(_DiskFile(sec.key, path, title, fields, time.monotonic()))
+            auto = self._auto_scan is not None
+        if auto:
+            self._poke_clock()
+
+    def on_disk_files(self) -> list[str]:
+        """Paths still waiting on disk for a scan, in the order they were added."""
+        with self._lock:
+            return [f.path for f in self._disk]
+
+    def set_scan_delay(self, seconds: float) -> None:
+        """How long scans started from now on take (default 0.3 s)."""
+        if seconds < 0:
+            raise ValueError("scan delay must be >= 0")
+        with self._lock:
+            self._scan_delay = float(seconds)
+
+    def set_scan_never_finishes(self, flag: bool) -> None:
+        """Hold every scan open (a huge library); clearing lets each finish once its delay passed."""
+        with self._lock:
+            self._scan_never_finishes = bool(flag)
+        self._poke_clock()
+
+    def set_auto_scan(self, seconds: float | None) -> None:
+        """Let each on-disk file enter by itself ``seconds`` after it was added; None turns it off.
+
+        This is PMS watching its folders ("scan my library automatically"): files appear with no
+        refresh request and no activity, so a program that also asks for a scan must not trip
+        over an item that is already there.
+        """
+        if seconds is not None and seconds < 0:
+            raise ValueError("auto-scan delay must be >= 0 or None")
+        with self._lock:
+            self._auto_scan = None if seconds is None else float(seconds)
+        self._poke_clock()
+
+    def scan_requests(self) -> list[RequestRecord]:
+        """GET/PUT/POST .../refresh requests in the log, in order, whatever their outcome."""
+        return [r for r in self.log_snapshot()
+                if r.method != "DELETE" and _RE_REFRESH_PATH.match(r.path)]
+
+    def running_scans(self) -> list[dict[str, Any]]:
+        """Scans still running: section, folder (None = whole section), force and uuid."""
+        with self._lock:
+            return [{"section": s.section, "folder": s.folder, "force": s.force, "uuid": s.uuid}
+                    for s in self._scans]
+
+    def rating_key_for_file(self, path: str) -> int | None:
+        """The ratingKey of the item that has a part with exactly this file, or None."""
+        with self._lock:
+            return self._rating_key_for_file(path, None)
+
+    def _rating_key_for_file(self, path: str, section: int | None) -> int | None:
+        for it in self._items.values():
+            if section is not None and it.section != section:
+                continue
+            if any(part.file == path for media in it.media for part in media.parts):
+                return it.rk
+        return None
+
+    def _start_scans(self, section_key: str, params: list[tuple[str, str]]) -> None:
+        values = dict(params)
+        folder = values.get("path") or None
+        sections = sorted(self._sections.values(), key=lambda s: s.key) if section_key == "all" \
+            else [self._section(section_key)]
+        now = time.monotonic()
+        for sec in sections:
+            self._scans.append(_Scan(
+                uuid=str(uuid.uuid4()), section=sec.key,
+                folder=_norm_folder(folder) if folder else None,
+                force=values.get("force") == "1", started=now, delay=self._scan_delay))
+        self._poke_clock()
+
+    def _cancel_scans(self, section_key: str) -> None:
+        keys = set(self._sections) if section_key == "all" else {self._section(section_key).key}
+        self._scans = [s for s in self._scans if s.section not in keys]
+
+    def _poke_clock(self) -> None:
+        """Make the clock thread look at the schedule again, starting it if needed."""
+        with self._clock_lock:
+            if self._clock_stop.is_set():
+                return  # stopped: start() resumes the clock
+            if self._clock is None or not self._clock.is_alive():
+                self._clock = threading.Thread(target=self._clock_loop, daemon=True,
+                                               name=f"fake-plex-clock-{id(self):x}")
+                self._clock.start()
+        self._clock_wake.set()
+
+    def _stop_clock(self) -> None:
+        with self._clock_lock:
+            self._clock_stop.set()
+            clock, self._clock = self._clock, None
+        self._clock_wake.set()
+        if clock is not None and clock is not threading.current_thread():
+            clock.join(timeout=5)
+
+    def _clock_loop(self) -> None:
+        while not self._clock_stop.is_set():
+            self._clock_wake.clear()
+            with self._lock:
+                wait = self._run_due(time.monotonic())
+            self._clock_wake.wait(wait)
+
+    def _run_due(self, now: float) -> float | None:
+        """Finish due scans and auto-scans; seconds until the next thing is due, or None."""
+        next_due: float | None = None
+        if not self._scan_never_finishes:
+            for scan in list(self._scans):
+                due = scan.started + scan.delay
+                if due <= now:
+                    self._finish_scan(scan)
+                else:
+                    next_due = due if next_due is None else min(next_due, due)
+        if self._auto_scan is not None:
+            for disk in list(self._disk):
+                due = disk.added + self._auto_scan
+                if due <= now:
+                    self._enter_library([disk])
+                else:
+                    next_due = due if next_due is None else min(next_due, due)
+        return None if next_due is None else max(next_due - now, 0.001)
+
+    def _finish_scan(self, scan: _Scan) -> None:
+        if scan in self._scans:
+            self._scans.remove(scan)
+        found = [f for f in self._disk if f.section == scan.section and (
+            scan.folder is None or _is_under(_norm_folder(_parent_folder(f.path)), scan.folder))]
+        self._enter_library(found)
+
+    def _enter_library(self, files: list[_DiskFile]) -> None:
+        for disk in files:
+            if disk not in self._disk:
+                continue
+            self._disk.remove(disk)
+            sec = self._sections[disk.section]
+            fields = dict(disk.fields)
+            title = disk.title or _title_from_path(disk.path)
+            try:
+                if sec.type == "show":
+                    show_title = str(fields.pop("show"))
+                    season, index = int(fields.pop("season")), int(fields.pop("index"))
+                    show_rk = next((rk for rk in sec.members.get("show", {})
+                                    if self._items[rk].fields.get("title") == show_title), None)
+                    if show_rk is None:
+                        show_rk = self.add_show(sec.key, show_title)
+                    self.add_episode(show_rk, season, index, title, [disk.path], **fields)
+                else:
+                    self.add_movie(sec.key, title, [disk.path], **fields)
+            except Exception:  # a bad seed must not kill the clock thread
+                traceback.print_exc()
 
     # ------------------------------------------------------------------ drift on the Plex side
     def recreate_item(self, rating_key: int) -> int:
@@ -1251,18 +1480,50 @@ class FakePlex:
 
     def _sections_xml(self) -> bytes:
         children = []
+        refreshing = {scan.section for scan in self._scans}
         for sec in sorted(self._sections.values(), key=lambda s: s.key):
             locations = "".join(f'<Location id="{sec.key * 100 + i}" path="{_esc(p)}"/>'
                                 for i, p in enumerate(sec.locations))
             children.append(
                 f'<Directory key="{sec.key}" type="{sec.type}" title="{_esc(sec.title)}"'
                 f' agent="{sec.agent}" scanner="{sec.scanner}" language="{sec.language}"'
-                f' uuid="{sec.uuid}" allowSync="1" filters="1" refreshing="0" content="1"'
+                f' uuid="{sec.uuid}" allowSync="1" filters="1"'
+                f' refreshing="{1 if sec.key in refreshing else 0}" content="1"'
                 f' createdAt="{sec.created_at}" updatedAt="{sec.updated_at}"'
                 f' scannedAt="{sec.updated_at}" thumb="/:/resources/{sec.type}.png">'
                 f"{locations}</Directory>".encode())
         return self._container({"size": len(children), "allowSync": "0",
                                 "title1": "Plex Library"}, children)
+
+    def _section_detail_xml(self, sec: _Section) -> bytes:
+        """GET /library/sections/{key}: PMS's "secondary" view of one section.
+
+        Real PMS lists the section's sub-views here; ``refreshing`` is added on the container so
+        a client can poll one section without listing them all.
+        """
+        noun = "Movies" if sec.type == "movie" else "Shows"
+        children = [f'<Directory key="{key}" title="{_esc(title)}"/>'.encode() for key, title in (
+            ("all", f"All {noun}"), ("recentlyAdded", f"Recently Added {noun}"),
+            ("folder", "By Folder"))]
+        attrs = {"size": len(children), "content": "secondary",
+                 **self._section_container_attrs(sec), "allowSync": "0", "title1": sec.title,
+                 "viewGroup": "secondary", "viewMode": "65592",
+                 "refreshing": 1 if any(s.section == sec.key for s in self._scans) else 0}
+        return self._container(attrs, children)
+
+    def _activities_xml(self) -> bytes:
+        """GET /activities: one library.update.section Activity per running scan."""
+        now = time.monotonic()
+        children = []
+        for scan in self._scans:
+            sec = self._sections[scan.section]
+            done = 0 if scan.delay <= 0 else int(100 * (now - scan.started) / scan.delay)
+            children.append(
+                f'<Activity uuid="{scan.uuid}" type="library.update.section" cancellable="0"'
+                f' userID="1" title="Scanning {_esc(sec.title)}" subtitle=""'
+                f' progress="{max(0, min(done, 99))}">'
+                f'<Context librarySectionID="{sec.key}"/></Activity>'.encode())
+        return self._container({"size": len(children)}, children)
 
     # ------------------------------------------------------------------ listing and filters
     def _listing(self, sec: _Section, query: str, params: list[tuple[str, str]],
@@ -1876,6 +2137,10 @@ class FakePlex:
         parts = [p for p in path.split("/") if p]
         ok = 200
         with self._lock:
+            if method in ("GET", "PUT", "POST") and len(parts) == 4 \
+                    and parts[:2] == ["library", "sections"] and parts[3] == "refresh":
+                self._start_scans(parts[2], params)
+                return ok, b"", _XML_TYPE
             if method == "GET":
                 if not parts:
                     return ok, self._root_xml(), _XML_TYPE
@@ -1892,6 +2157,10 @@ class FakePlex:
                     ), _XML_TYPE
                 if parts == ["library", "sections"]:
                     return ok, self._sections_xml(), _XML_TYPE
+                if parts[:2] == ["library", "sections"] and len(parts) == 3:
+                    return ok, self._section_detail_xml(self._section(parts[2])), _XML_TYPE
+                if parts == ["activities"]:
+                    return ok, self._activities_xml(), _XML_TYPE
                 if parts[:2] == ["library", "sections"] and len(parts) == 4:
                     sec = self._section(parts[2])
                     what = parts[3]
@@ -1902,8 +2171,6 @@ class FakePlex:
                         return ok, self._container({"size": 0, "totalSize": 0, "offset": 0,
                                                     **self._section_container_attrs(sec)},
                                                    meta), _XML_TYPE
-                    if what == "refresh":
-                        return ok, b"", _XML_TYPE
                     if what in TAG_PREFIXES:
                         return ok, self._filter_choices(sec, what, params), _XML_TYPE
                 if parts[:2] == ["library", "metadata"] and len(parts) == 3:
@@ -1939,7 +2206,7 @@ class FakePlex:
             elif method == "DELETE":
                 if parts[:2] == ["library", "sections"] and len(parts) == 4 \
                         and parts[3] == "refresh":
-                    self._section(parts[2])
+                    self._cancel_scans(parts[2])
                     return ok, b"", _XML_TYPE
                 if parts[:2] == ["library", "metadata"] and len(parts) == 4 \
                         and parts[3] in ("thumb", "art"):
