@@ -1063,6 +1063,8 @@ def test_hand_edit_sets_and_locks_what_plex_web_saves(env: Env) -> None:
     assert locked == {"title", "summary", "studio", "originallyAvailableAt", "userRating", "genre",
                       "actor", "collection", "director"}
     assert env.plex.library.sectionByID(FILMS).get("Hand Title").ratingKey == env.lighthouse
+    env.fake.hand_edit(env.lighthouse, genres="Solo")  # one name, plural spelling
+    assert env.fake.item(env.lighthouse)["tags"]["genre"] == ["Solo"]
     with pytest.raises(ValueError):
         env.fake.hand_edit(env.lighthouse, originallyAvailableAt="2003-02-30")
     with pytest.raises(TypeError):

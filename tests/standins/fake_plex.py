@@ -6,6 +6,11 @@ path and edit their metadata (see the fake-plex spec in the shared reference not
 request so tests can assert what went over the wire, and it can produce the failures a real server
 produces: a bad token, 5xx answers, slow answers, dropped connections and a server that is down.
 
+It also plays the parts of Plex that change without the sync: files that sit on disk until a
+(timed, threaded) library scan or Plex's own folder watching brings them in, items that come back
+under a new ratingKey, hand edits in Plex Web, "Refresh Metadata" wiping unlocked fields, and one
+photo per person shared by every item that person appears in.
+
 Run it on its own with ``python -m tests.standins.fake_plex --port N --movies 50000 --seed 1`` so a
 benchmark can measure a client in a separate process.
 """
@@ -476,7 +481,10 @@ class FakePlex:
         return self._port
 
     def go_down(self) -> None:
-        """Close the listening socket and every open connection: clients get connection refused."""
+        """Close the listening socket and every open connection: clients get connection refused.
+
+        Running scans and auto-scans carry on: the server is unreachable, not stopped.
+        """
         self._unbind()
 
     def come_back(self) -> None:
@@ -1036,7 +1044,8 @@ class FakePlex:
             for key, value in changes.items():
                 prefix = _PLURAL_KWARGS.get(key) or (key if key in TAG_PREFIXES else None)
                 if prefix is not None:
-                    lists[prefix] = [self._hand_tag(prefix, entry) for entry in value or []]
+                    entries = [value] if isinstance(value, (str, tuple)) else list(value or [])
+                    lists[prefix] = [self._hand_tag(prefix, entry) for entry in entries]
                     continue
                 if key not in EDITABLE_FIELDS:
                     raise TypeError(f"hand_edit cannot change {key!r}")
@@ -1046,11 +1055,11 @@ class FakePlex:
                 if text and not _valid_field_value(key, text):
                     raise ValueError(f"bad value for {key}: {value!r}")
                 scalars[key] = text or None
-            for name, text in scalars.items():
-                if text is None:
+            for name, new_value in scalars.items():
+                if new_value is None:
                     it.fields.pop(name, None)
                 else:
-                    it.fields[name] = text
+                    it.fields[name] = new_value
                 it.locked.add(name)
             for prefix, entries in lists.items():
                 names: list[str] = []
