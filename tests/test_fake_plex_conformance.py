@@ -847,3 +847,542 @@ def test_standalone_process_serves_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+# ----------------------------------------------------------------------------- directors
+def test_directors_are_read_by_plexapi_from_listing_and_detail(env: Env) -> None:
+    films = env.plex.library.sectionByID(FILMS)
+    listed = films.get(LIGHTHOUSE)
+    assert [d.tag for d in listed.directors] == ["R. Calloway"]
+    detail = env.plex.query(f"/library/metadata/{env.lighthouse}")[0]
+    element = next(detail.iter("Director"))
+    tid = env.fake.tag_id("director", "R. Calloway")
+    assert element.attrib == {"id": str(tid), "filter": f"director={tid}", "tag": "R. Calloway"}
+    assert [m.ratingKey for m in films.search(director="R. Calloway")] == [env.lighthouse]
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_raw_director_edit_with_removal_and_lock(env: Env, semantics: str) -> None:
+    env.fake.tag_semantics = semantics
+    movie = full(env, env.lighthouse)
+    env.fake.clear_log()
+    movie.edit(**{"director[0].tag.tag": "Ana Díaz, Jr.", "director[1].tag.tag": "B & C",
+                  "director[].tag.tag-": ",".join(quote(n) for n in ["R. Calloway", "Nobody"]),
+                  "director.locked": 1})
+    put = only_request(env.fake)
+    assert put.param("director[0].tag.tag") == "Ana Díaz, Jr."
+    movie.reload()
+    assert [d.tag for d in movie.directors] == ["Ana Díaz, Jr.", "B & C"]
+    assert movie.isLocked("director")
+    movie.removeDirector("B & C", locked=False)
+    movie.reload()
+    assert [d.tag for d in movie.directors] == ["Ana Díaz, Jr."]
+    assert not movie.isLocked("director")
+    assert env.fake.item(env.lighthouse)["tags"]["director"] == ["Ana Díaz, Jr."]
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_episode_directors_add_and_remove(env: Env, semantics: str) -> None:
+    env.fake.tag_semantics = semantics
+    episode = full(env, env.episodes[0])
+    episode.addDirector(["D. One", "D. Two"])
+    episode.reload()
+    assert [d.tag for d in episode.directors] == ["D. One", "D. Two"]
+    episode.removeDirector("D. One")
+    episode.reload()
+    assert [d.tag for d in episode.directors] == ["D. Two"]
+    assert episode.isLocked("director")
+    assert {r.param("type") for r in env.fake.matching_requests("PUT")} == {"4"}
+
+
+def test_director_seeding_singular_and_plural() -> None:
+    with FakePlex() as fake:
+        fake.add_section(FILMS, "Films", "movie", ["/srv/media/films"])
+        one = fake.add_movie(FILMS, "One", "/srv/media/films/One.mkv", director=["Solo"])
+        two = fake.add_movie(FILMS, "Two", "/srv/media/films/Two.mkv", directors=["Pair A", "Pair B"])
+        assert fake.item(one)["tags"]["director"] == ["Solo"]
+        assert fake.item(two)["tags"]["director"] == ["Pair A", "Pair B"]
+        plex = PlexServer(fake.url, fake.token, timeout=10)
+        assert [d.tag for d in plex.fetchItem(two).directors] == ["Pair A", "Pair B"]
+
+
+# ----------------------------------------------------------------------------- actor photos
+PHOTO = "http://stash.local:9999/performer/7/image?t=1700000000&apikey=a%2Bb/c=="
+
+
+def role_thumbs(item: Any) -> dict[str, str | None]:
+    return {r.tag: r.thumb for r in item.roles}
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_actor_photo_is_one_per_person_for_the_whole_server(env: Env, semantics: str) -> None:
+    env.fake.tag_semantics = semantics
+    other = sorted(env.movies)[4]
+    movie = full(env, env.lighthouse)
+    env.fake.clear_log()
+    movie.edit(**{"actor[0].tag.tag": "Ines Varga", "actor[0].tag.thumb": PHOTO,
+                  "actor[0].tagging.text": "Keeper", "actor[1].tag.tag": "Tomas Reyes",
+                  "actor[1].tagging.text": "Captain Hale", "actor.locked": 1})
+    put = only_request(env.fake)
+    assert put.param("actor[0].tag.thumb") == PHOTO
+    assert "actor%5B0%5D.tag.thumb=" in put.query  # the raw query is kept as it came
+    movie.reload()
+    assert role_thumbs(movie) == {"Ines Varga": PHOTO, "Tomas Reyes": None}
+    assert env.fake.actor_photo("Ines Varga") == PHOTO
+    assert env.fake.item(env.lighthouse)["actor_photos"] == {"Ines Varga": PHOTO}
+
+    # Naming the person on another item without a thumb shows the same photo and keeps it.
+    second = full(env, other)
+    second.edit(**{"actor[0].tag.tag": "Ines Varga", "actor.locked": 1})
+    second.reload()
+    assert role_thumbs(second) == {"Ines Varga": PHOTO}
+    assert env.fake.actor_photo("Ines Varga") == PHOTO
+
+    # A later photo overwrites it everywhere, listings included (cached XML must not go stale).
+    films = env.plex.library.sectionByID(FILMS)
+    assert role_thumbs(films.get(LIGHTHOUSE))["Ines Varga"] == PHOTO
+    later = PHOTO.replace("t=1700000000", "t=1800000000")
+    second.edit(**{"actor[0].tag.tag": "Ines Varga", "actor[0].tag.thumb": later, "actor.locked": 1})
+    movie.reload()
+    assert role_thumbs(movie)["Ines Varga"] == later
+    assert role_thumbs(films.get(LIGHTHOUSE))["Ines Varga"] == later
+
+
+def test_set_actor_photo_by_hand_changes_every_item_but_no_updated_at(env: Env) -> None:
+    films = env.plex.library.sectionByID(FILMS)
+    assert role_thumbs(films.get(LIGHTHOUSE)) == {"Ines Varga": None, "Tomas Reyes": None}
+    stamp = env.fake.item(env.lighthouse)["updatedAt"]
+    env.fake.set_actor_photo("Tomas Reyes", "http://elsewhere.invalid/t.jpg?x=1&y=2")
+    assert role_thumbs(films.get(LIGHTHOUSE))["Tomas Reyes"] == "http://elsewhere.invalid/t.jpg?x=1&y=2"
+    raw = requests.get(f"{env.fake.url}/library/metadata/{env.lighthouse}",
+                       headers={"X-Plex-Token": env.fake.token}, timeout=10)
+    assert b'thumb="http://elsewhere.invalid/t.jpg?x=1&amp;y=2"' in raw.content
+    assert env.fake.item(env.lighthouse)["updatedAt"] == stamp
+    env.fake.set_actor_photo("Tomas Reyes", None)
+    assert env.fake.actor_photo("Tomas Reyes") is None
+    assert role_thumbs(full(env, env.lighthouse))["Tomas Reyes"] is None
+
+
+def test_actor_photo_survives_removal_from_an_item_and_seeds_server_wide() -> None:
+    with FakePlex() as fake:
+        fake.add_section(FILMS, "Films", "movie", ["/srv/media/films"])
+        one = fake.add_movie(FILMS, "One", "/srv/media/films/One.mkv",
+                             actors=[{"tag": "P", "role": "R", "thumb": "http://x.invalid/p.jpg"}])
+        two = fake.add_movie(FILMS, "Two", "/srv/media/films/Two.mkv", actors=["P"])
+        plex = PlexServer(fake.url, fake.token, timeout=10)
+        assert role_thumbs(plex.fetchItem(two)) == {"P": "http://x.invalid/p.jpg"}
+        movie = plex.fetchItem(one)
+        movie.edit(**{"actor[].tag.tag-": "P"})
+        assert fake.item(one)["tags"]["actor"] == []
+        assert fake.actor_photo("P") == "http://x.invalid/p.jpg"
+
+
+def test_generated_movies_show_actor_photos_like_the_general_renderer() -> None:
+    fake = FakePlex()
+    fake.add_section(1, "Generated", "movie")
+    fake.set_actor_photo("Ines Varga", "http://x.invalid/iv.jpg?a=1&b=2")
+    keys = fake.generate_movies(1, 200, seed=3)
+    with_photo = [rk for rk in keys if fake.item(rk)["tags"]["actor"] == ["Ines Varga"]]
+    assert with_photo
+    for rk in with_photo[:10] + keys[:10]:
+        item = fake._items[rk]
+        templated = item.frag["list"]
+        item.frag.clear()
+        assert fake._render(item, "list") == templated
+
+
+# ----------------------------------------------------------------------------- drift on the Plex side
+def test_recreate_item_gives_a_new_bare_item_for_the_same_files(env: Env, tmp_path: Path) -> None:
+    movie = full(env, env.lighthouse)
+    movie.uploadPoster(url="http://example.invalid/p.jpg")
+    movie.editStudio("Locked Studio")
+    env.fake.set_actor_photo("Ines Varga", "http://example.invalid/iv.jpg")
+    before = section_stamps(env.plex)[FILMS]
+    old_stamp = env.fake.item(env.lighthouse)["updatedAt"]
+
+    new_rk = env.fake.recreate_item(env.lighthouse)
+    assert new_rk != env.lighthouse and new_rk not in env.movies
+    with pytest.raises(NotFound):
+        env.plex.fetchItem(env.lighthouse)
+    assert section_stamps(env.plex)[FILMS] > before
+    films = env.plex.library.sectionByID(FILMS)
+    found = films.search(libtype="movie", Media__Part__file__exact=LIGHTHOUSE_PATH)
+    assert [m.ratingKey for m in found] == [new_rk]
+    fresh = full(env, new_rk)
+    assert fresh.title == "The Quiet Lighthouse (1998)"
+    assert (fresh.summary, fresh.studio, fresh.originallyAvailableAt, fresh.rating,
+            fresh.userRating, fresh.year) == (None, None, None, None, None, None)
+    assert (fresh.genres, fresh.roles, fresh.directors, fresh.collections, fresh.labels) == (
+        [], [], [], [], [])
+    assert fresh.fields == []
+    assert fresh.posters() == []
+    assert fresh.locations == [LIGHTHOUSE_PATH]
+    state = env.fake.item(new_rk)
+    assert state["poster_sha1"] is None and state["locked"] == set()
+    assert state["updatedAt"] > old_stamp
+    assert films.totalViewSize() == 250
+    assert env.fake.actor_photo("Ines Varga") == "http://example.invalid/iv.jpg"  # the person stays
+
+
+def test_recreate_episode_keeps_its_place_in_the_show(env: Env) -> None:
+    new_rk = env.fake.recreate_item(env.episodes[1])
+    series = env.plex.library.sectionByID(SERIES)
+    episodes = series.searchEpisodes()
+    assert [e.ratingKey for e in episodes] == [env.episodes[0], new_rk, env.episodes[2]]
+    assert episodes[1].seasonEpisode == "s01e02"
+    assert episodes[1].title == "Harbor Nights S01E02"
+    assert env.plex.fetchItem(env.show).leafCount == 3
+    with pytest.raises(ValueError):
+        env.fake.recreate_item(env.show)
+
+
+def test_hand_edit_sets_and_locks_what_plex_web_saves(env: Env) -> None:
+    stamps = section_stamps(env.plex)
+    first = env.fake.item(env.lighthouse)["updatedAt"]
+    env.fake.hand_edit(env.lighthouse, title="Hand Title", summary="", studio="Hand Studio",
+                       originallyAvailableAt="2003-04-05", userRating=8.5,
+                       genre=["Noir"], actor=[("New Face", "Lead"), "Ines Varga"],
+                       collection=["Hand Picked"], director=["H. Director"])
+    second = env.fake.item(env.lighthouse)["updatedAt"]
+    assert second > first
+    env.fake.hand_edit(env.lighthouse, studio="Again")
+    assert env.fake.item(env.lighthouse)["updatedAt"] > second
+    assert section_stamps(env.plex)[FILMS] > stamps[FILMS]
+    assert section_stamps(env.plex)[SERIES] == stamps[SERIES]
+
+    movie = full(env, env.lighthouse)
+    assert (movie.title, movie.summary, movie.studio, movie.userRating) == (
+        "Hand Title", None, "Again", 8.5)
+    assert movie.originallyAvailableAt == datetime(2003, 4, 5)
+    assert [g.tag for g in movie.genres] == ["Noir"]
+    assert [(r.tag, r.role) for r in movie.roles] == [("New Face", "Lead"), ("Ines Varga", "Keeper")]
+    assert [c.tag for c in movie.collections] == ["Hand Picked"]
+    assert [d.tag for d in movie.directors] == ["H. Director"]
+    assert [label.tag for label in movie.labels] == ["seen"]  # not edited, not locked
+    locked = {f.name for f in movie.fields if f.locked}
+    assert locked == {"title", "summary", "studio", "originallyAvailableAt", "userRating", "genre",
+                      "actor", "collection", "director"}
+    assert env.plex.library.sectionByID(FILMS).get("Hand Title").ratingKey == env.lighthouse
+    env.fake.hand_edit(env.lighthouse, genres="Solo")  # one name, plural spelling
+    assert env.fake.item(env.lighthouse)["tags"]["genre"] == ["Solo"]
+    with pytest.raises(ValueError):
+        env.fake.hand_edit(env.lighthouse, originallyAvailableAt="2003-02-30")
+    with pytest.raises(TypeError):
+        env.fake.hand_edit(env.lighthouse, bogus="x")
+
+
+def test_agent_refresh_resets_only_unlocked_fields_and_lists(env: Env) -> None:
+    movie = full(env, env.lighthouse)
+    movie.batchEdits().editStudio("Kept Studio").addGenre("Kept Genre").saveEdits()
+    env.fake.hand_edit(env.lighthouse, director=["Kept Director"])
+    stamp = env.fake.item(env.lighthouse)["updatedAt"]
+    sections_before = section_stamps(env.plex)[FILMS]
+
+    env.fake.agent_refresh(env.lighthouse)
+    assert env.fake.item(env.lighthouse)["updatedAt"] > stamp
+    assert section_stamps(env.plex)[FILMS] > sections_before
+    movie.reload()
+    assert movie.title == "The Quiet Lighthouse (1998)"
+    assert movie.titleSort == movie.title
+    assert (movie.summary, movie.tagline, movie.originallyAvailableAt, movie.rating, movie.year) == (
+        None, None, None, None, None)
+    assert movie.studio == "Kept Studio"
+    assert [g.tag for g in movie.genres] == ["Drama", "Mystery", "Kept Genre"]
+    assert [d.tag for d in movie.directors] == ["Kept Director"]
+    assert (movie.roles, movie.collections, movie.labels, movie.writers, movie.countries) == (
+        [], [], [], [], [])
+    state = env.fake.item(env.lighthouse)
+    assert state["roles"] == {} and state["addedAt"] == "1500000000"
+    assert state["locked"] == {"studio", "genre", "director"}
+
+
+def test_listing_carries_updated_at_and_filters_on_it(env: Env) -> None:
+    films = env.plex.library.sectionByID(FILMS)
+    newest = max(env.movies, key=lambda rk: env.fake.item(rk)["updatedAt"])
+    t0 = env.fake.item(newest)["updatedAt"]
+    env.fake.hand_edit(newest, summary="drifted")
+    stamp = env.fake.item(newest)["updatedAt"]
+    assert stamp > t0
+    listing = env.plex.query("/library/sections/3/all?type=1")
+    assert all(el.attrib["updatedAt"].isdigit() for el in listing)
+    by_key = {int(el.attrib["ratingKey"]): int(el.attrib["updatedAt"]) for el in listing}
+    assert by_key[newest] == stamp
+    assert by_key[env.lighthouse] == env.fake.item(env.lighthouse)["updatedAt"]
+    changed = films.search(filters={"updatedAt>>": datetime.fromtimestamp(t0)})
+    assert [m.ratingKey for m in changed] == [newest]
+    assert int(changed[0].updatedAt.timestamp()) == stamp
+    raw = env.plex.query(f"/library/sections/3/all?type=1&updatedAt>>={t0}")
+    assert [int(el.attrib["ratingKey"]) for el in raw] == [newest]
+    assert len(films.search(filters={"updatedAt<<": datetime.fromtimestamp(t0 + 1)})) == 249
+
+
+# ----------------------------------------------------------------------------- files on disk and scans
+NEW_FILE = "/srv/media/films/New One (2020)/New One (2020).mkv"
+
+
+def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def activities_xml(plex: PlexServer) -> list[tuple[dict[str, str], list[dict[str, str]]]]:
+    return [(dict(a.attrib), [dict(c.attrib) for c in a]) for a in plex.query("/activities")]
+
+
+def refreshing(plex: PlexServer) -> dict[int, str]:
+    return {int(d.attrib["key"]): d.attrib["refreshing"] for d in plex.query("/library/sections")}
+
+
+def test_file_on_disk_enters_the_library_only_after_a_section_scan(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE, year=2020, genres=["Drama"])
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Other/raw-name.mp4", title="Custom Title")
+    assert fake.on_disk_files() == [NEW_FILE, "/srv/media/films/Other/raw-name.mp4"]
+    assert films.totalViewSize() == 250
+    assert films.search(libtype="movie", Media__Part__file__exact=NEW_FILE) == []
+    assert fake.rating_key_for_file(NEW_FILE) is None
+    before = section_stamps(env.plex)[FILMS]
+    fake.set_scan_delay(0.8)  # room for the checks below while the scan runs
+    fake.clear_log()
+
+    started = time.monotonic()
+    assert films.update() is films
+    assert time.monotonic() - started < 0.2, "refresh must answer at once"
+    rec = only_request(fake)
+    assert (rec.method, rec.path, rec.params, rec.status) == (
+        "GET", f"/library/sections/{FILMS}/refresh", [], 200)
+    assert fake.scan_requests() == [rec]
+    films.reload()
+    assert films.refreshing is True
+    assert refreshing(env.plex) == {FILMS: "1", SERIES: "0"}
+    assert env.plex.query(f"/library/sections/{FILMS}").attrib["refreshing"] == "1"
+    [activity] = env.plex.activities
+    assert (activity.type, activity.title, activity.subtitle, activity.cancellable) == (
+        "library.update.section", "Scanning Films", "", False)
+    assert 0 <= activity.progress <= 99
+    [(attrs, contexts)] = activities_xml(env.plex)
+    assert attrs["userID"] == "1" and attrs["uuid"] == activity.uuid
+    assert contexts == [{"librarySectionID": str(FILMS)}]
+
+    wait_until(lambda: not fake.on_disk_files())
+    films.reload()
+    assert films.refreshing is False
+    assert env.plex.activities == []
+    assert refreshing(env.plex) == {FILMS: "0", SERIES: "0"}
+    assert env.plex.query(f"/library/sections/{FILMS}").attrib["refreshing"] == "0"
+    assert films.totalViewSize() == 252
+    assert section_stamps(env.plex)[FILMS] > before
+    [new] = films.search(libtype="movie", Media__Part__file__exact=NEW_FILE)
+    assert fake.rating_key_for_file(NEW_FILE) == new.ratingKey
+    assert new.ratingKey not in env.movies and new.title == "New One (2020)" and new.year == 2020
+    new.reload()
+    assert [g.tag for g in new.genres] == ["Drama"]
+    assert abs(new.addedAt.timestamp() - time.time()) < 5
+    assert abs(new.updatedAt.timestamp() - time.time()) < 5
+    assert films.get("Custom Title").locations == ["/srv/media/films/Other/raw-name.mp4"]
+
+
+@pytest.mark.parametrize("folder", ["/srv/media/films/A", "/srv/media/films/A/"])
+def test_partial_scan_takes_only_files_in_or_under_the_folder(env: Env, folder: str) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    inside = ["/srv/media/films/A/a.mkv", "/srv/media/films/A/sub/b.mkv"]
+    outside = ["/srv/media/films/AB/c.mkv", "/srv/media/films/d.mkv"]
+    for path in inside + outside:
+        fake.add_file_on_disk(FILMS, path)
+    fake.clear_log()
+    films.update(path=folder)
+    assert only_request(fake).params == [("path", folder)]
+    assert fake.running_scans()[0]["folder"] == "/srv/media/films/A"
+    wait_until(lambda: not fake.running_scans())
+    assert fake.on_disk_files() == outside
+    for path in inside:
+        [item] = films.search(libtype="movie", Media__Part__file__exact=path)
+        assert item.title == path.rsplit("/", 1)[1][0]
+    assert [fake.rating_key_for_file(path) for path in outside] == [None, None]
+
+
+def test_refresh_by_put_and_post_and_force_are_scans_too(env: Env) -> None:
+    fake = env.fake
+    fake.set_scan_never_finishes(True)
+    fake.clear_log()
+    headers = {"X-Plex-Token": fake.token}
+    base = f"{fake.url}/library/sections/{FILMS}/refresh"
+    assert requests.put(base + "?path=/srv/media/films/A", headers=headers, timeout=10).status_code == 200
+    assert requests.post(base + "?force=1", headers=headers, timeout=10).status_code == 200
+    env.plex.library.sectionByID(SERIES).refresh()  # plexapi: GET ...?force=1
+    assert [(r.method, r.path, r.params) for r in fake.scan_requests()] == [
+        ("PUT", f"/library/sections/{FILMS}/refresh", [("path", "/srv/media/films/A")]),
+        ("POST", f"/library/sections/{FILMS}/refresh", [("force", "1")]),
+        ("GET", f"/library/sections/{SERIES}/refresh", [("force", "1")])]
+    assert [(s["section"], s["folder"], s["force"]) for s in fake.running_scans()] == [
+        (FILMS, "/srv/media/films/A", False), (FILMS, None, True), (SERIES, None, True)]
+    contexts = [c for _, cs in activities_xml(env.plex) for c in cs]
+    assert contexts == [{"librarySectionID": str(FILMS)}] * 2 + [{"librarySectionID": str(SERIES)}]
+    assert refreshing(env.plex) == {FILMS: "1", SERIES: "1"}
+    fake.set_scan_never_finishes(False)
+    wait_until(lambda: not fake.running_scans())
+    assert refreshing(env.plex) == {FILMS: "0", SERIES: "0"}
+
+
+def test_scan_that_covers_no_file_still_runs_and_finishes(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    before = section_stamps(env.plex)[FILMS]
+    films.update(path="/srv/media/films/Nothing Here")
+    assert [a.title for a in env.plex.activities] == ["Scanning Films"]
+    wait_until(lambda: not env.plex.activities)
+    assert fake.on_disk_files() == [NEW_FILE]
+    assert section_stamps(env.plex)[FILMS] == before
+    assert films.totalViewSize() == 250
+
+
+def test_scan_delay_and_never_finishing_scans(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    fake.set_scan_delay(1.5)
+    films.update()
+    time.sleep(0.5)
+    [part] = env.plex.activities
+    assert 15 <= part.progress <= 90
+    assert fake.on_disk_files() == [NEW_FILE]
+    wait_until(lambda: not fake.on_disk_files(), timeout=3)
+
+    fake.set_scan_delay(0.1)
+    fake.set_scan_never_finishes(True)
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Later/Later.mkv")
+    films.update()
+    time.sleep(0.4)
+    [held] = env.plex.activities
+    assert held.progress == 99
+    films.reload()
+    assert films.refreshing is True
+    assert fake.on_disk_files() == ["/srv/media/films/Later/Later.mkv"]
+    fake.set_scan_never_finishes(False)  # its delay is long over: it finishes right away
+    wait_until(lambda: not fake.on_disk_files(), timeout=1)
+    films.reload()
+    assert films.refreshing is False and films.totalViewSize() == 252
+
+
+def test_cancel_update_ends_the_scan_without_adding_files(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.set_scan_never_finishes(True)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    films.update()
+    assert len(env.plex.activities) == 1
+    films.cancelUpdate()
+    assert env.plex.activities == []
+    fake.set_scan_never_finishes(False)
+    time.sleep(0.4)
+    assert fake.on_disk_files() == [NEW_FILE]
+    assert fake.scan_requests()[-1].method == "GET"  # the DELETE is not a scan request
+
+
+def test_auto_scan_adds_files_by_itself_without_request_or_activity(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    fake.set_auto_scan(0.6)
+    wait_until(lambda: not fake.on_disk_files(), timeout=3)  # 0.6 s after it was added
+    assert films.totalViewSize() == 251
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Auto/Auto.mkv")
+    assert env.plex.activities == [] and refreshing(env.plex)[FILMS] == "0"
+    time.sleep(0.1)
+    assert fake.on_disk_files() == ["/srv/media/films/Auto/Auto.mkv"]
+    wait_until(lambda: not fake.on_disk_files(), timeout=3)
+    assert films.get("Auto").locations == ["/srv/media/films/Auto/Auto.mkv"]
+    assert fake.scan_requests() == []
+    fake.set_auto_scan(None)
+    fake.add_file_on_disk(FILMS, "/srv/media/films/Manual/Manual.mkv")
+    time.sleep(0.8)
+    assert fake.on_disk_files() == ["/srv/media/films/Manual/Manual.mkv"]
+
+
+def test_failed_refresh_starts_no_scan(env: Env) -> None:
+    fake, films = env.fake, env.plex.library.sectionByID(FILMS)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    refresh = f"/library/sections/{FILMS}/refresh"
+    fake.clear_log()
+    fake.fail_next(1, 500, path_prefix=refresh)
+    with pytest.raises(BadRequest):
+        films.update(path="/srv/media/films")
+    fake.fail_next(1, 401, method="GET", path_prefix=refresh)
+    with pytest.raises(Unauthorized):
+        films.update()
+    wrong = requests.get(fake.url + refresh, headers={"X-Plex-Token": "wrong"}, timeout=10)
+    assert wrong.status_code == 401
+    fake.drop_next(1, path_prefix=refresh)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        films.update()
+    assert fake.running_scans() == [] and env.plex.activities == []
+    time.sleep(0.4)
+    assert fake.on_disk_files() == [NEW_FILE]
+    assert [r.status for r in fake.scan_requests()] == [500, 401, 401, 0]
+    films.update()
+    wait_until(lambda: not fake.on_disk_files())
+    assert [r.status for r in fake.scan_requests()] == [500, 401, 401, 0, 200]
+
+
+def test_library_update_scans_every_section_and_show_files_become_episodes(env: Env) -> None:
+    fake = env.fake
+    fake.add_file_on_disk(SERIES, "/srv/media/series/Harbor Nights/Season 01/Harbor Nights S01E04.mkv",
+                          show="Harbor Nights", season=1, index=4)
+    fake.add_file_on_disk(SERIES, "/srv/media/series/Dune Patrol/S01E01.mkv", title="Sand",
+                          show="Dune Patrol", season=1, index=1)
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    env.plex.library.update()
+    assert sorted(s["section"] for s in fake.running_scans()) == [FILMS, SERIES]
+    assert fake.scan_requests()[-1].path == "/library/sections/all/refresh"
+    wait_until(lambda: not fake.on_disk_files())
+    series = env.plex.library.sectionByID(SERIES)
+    episodes = {e.seasonEpisode: e for e in series.searchEpisodes(title="")}
+    assert episodes["s01e04"].title == "Harbor Nights S01E04"
+    assert episodes["s01e04"].grandparentRatingKey == env.show
+    assert [s.title for s in series.all()] == ["Dune Patrol", "Harbor Nights"]
+    assert series.get("Dune Patrol").episodes()[0].title == "Sand"
+    assert env.plex.library.sectionByID(FILMS).totalViewSize() == 251
+
+
+def test_add_file_on_disk_rejects_impossible_files(env: Env) -> None:
+    fake = env.fake
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, "/elsewhere/x.mkv")
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, "/srv/media/filmsX/x.mkv")  # a prefix is not a parent
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, LIGHTHOUSE_PATH)  # already in the library
+    fake.add_file_on_disk(FILMS, NEW_FILE)
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(FILMS, NEW_FILE)
+    with pytest.raises(ValueError):
+        fake.add_file_on_disk(SERIES, "/srv/media/series/X/x.mkv")  # no show/season/index
+    with pytest.raises(TypeError):
+        fake.add_file_on_disk(FILMS, "/srv/media/films/y.mkv", bogus=1)
+    assert fake.on_disk_files() == [NEW_FILE]
+
+
+def test_stop_does_not_hang_on_running_scans_and_start_resumes_them() -> None:
+    fake = FakePlex().start()
+    fake.add_section(1, "Films", "movie", ["/m"])
+    fake.add_file_on_disk(1, "/m/a.mkv")
+    fake.set_scan_delay(0.2)
+    fake.set_scan_never_finishes(True)
+    requests.get(f"{fake.url}/library/sections/1/refresh", headers={"X-Plex-Token": fake.token},
+                 timeout=10)
+    fake.set_auto_scan(30)
+    clock = fake._clock
+    assert clock is not None and clock.is_alive()
+    started = time.monotonic()
+    fake.stop()
+    assert time.monotonic() - started < 1.0
+    assert not clock.is_alive()
+    fake.set_scan_never_finishes(False)
+    time.sleep(0.3)
+    assert fake.on_disk_files() == ["/m/a.mkv"]  # stopped: nothing moves
+    fake.set_auto_scan(None)
+    fake.start()
+    try:
+        wait_until(lambda: not fake.on_disk_files(), timeout=2)
+        assert fake.running_scans() == []
+    finally:
+        fake.stop()

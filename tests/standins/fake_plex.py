@@ -6,6 +6,11 @@ path and edit their metadata (see the fake-plex spec in the shared reference not
 request so tests can assert what went over the wire, and it can produce the failures a real server
 produces: a bad token, 5xx answers, slow answers, dropped connections and a server that is down.
 
+It also plays the parts of Plex that change without the sync: files that sit on disk until a
+(timed, threaded) library scan or Plex's own folder watching brings them in, items that come back
+under a new ratingKey, hand edits in Plex Web, "Refresh Metadata" wiping unlocked fields, and one
+photo per person shared by every item that person appears in.
+
 Run it on its own with ``python -m tests.standins.fake_plex --port N --movies 50000 --seed 1`` so a
 benchmark can measure a client in a separate process.
 """
@@ -151,6 +156,37 @@ def _valid_field_value(name: str, value: str) -> bool:
     return True
 
 
+def _last_sep(path: str) -> int:
+    return max(path.rfind("/"), path.rfind("\\"))
+
+
+def _title_from_path(path: str) -> str:
+    """The title PMS falls back to when no agent supplies one: the file name without extension."""
+    name = path[_last_sep(path) + 1:]
+    dot = name.rfind(".")
+    return name[:dot] if dot > 0 else name
+
+
+def _norm_folder(folder: str) -> str:
+    """A folder with trailing separators removed, so ``/a/b/`` and ``/a/b`` compare equal."""
+    stripped = folder.rstrip("/\\")
+    return stripped or folder[:1]
+
+
+def _parent_folder(path: str) -> str:
+    cut = _last_sep(path)
+    return path[:cut] if cut > 0 else path[:cut + 1]
+
+
+def _is_under(folder: str, root: str) -> bool:
+    """True when ``folder`` is ``root`` or lies below it (both already normalised)."""
+    if folder == root:
+        return True
+    if root in ("/", "\\"):
+        return folder.startswith(root)
+    return folder.startswith(root + "/") or folder.startswith(root + "\\")
+
+
 def _container_of(path: str) -> str:
     dot = path.rfind(".")
     ext = path[dot + 1:].lower() if dot > max(path.rfind("/"), path.rfind("\\")) else ""
@@ -219,7 +255,6 @@ class _Item:
     fields: dict[str, str]
     tags: dict[str, list[str]]
     roles: dict[str, str]
-    role_thumbs: dict[str, str]
     locked: set[str]
     media: list[_Media]
     updated_at: int
@@ -250,6 +285,35 @@ class _Section:
     members: dict[str, dict[int, None]] = field(default_factory=dict)  # type -> ordered set
     order_version: int = 0
     order_cache: dict[str, tuple[int, list[_Item]]] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _DiskFile:
+    """A file under a section location that PMS has not scanned into the library yet."""
+
+    section: int
+    path: str
+    title: str | None
+    fields: dict[str, Any]
+    added: float  # time.monotonic() when it appeared on disk
+
+
+@dataclass(eq=False)
+class _Scan:
+    """One running "scan library files" request; finishes ``delay`` seconds after it started."""
+
+    uuid: str
+    section: int
+    folder: str | None  # normalised folder from ?path=, None for the whole section
+    force: bool
+    started: float  # time.monotonic()
+    delay: float
+
+
+# Keyword arguments add_file_on_disk passes on to the item it becomes (see _create).
+_DISK_FIELD_KEYS = frozenset(_SCALAR_FIELDS) | frozenset(_PLURAL_KWARGS) | frozenset(TAG_PREFIXES) \
+    | frozenset({"locked", "guids", "thumb", "art"})
+_RE_REFRESH_PATH = re.compile(r"^/library/sections/[^/]+/refresh$")
 
 
 @dataclass
@@ -358,6 +422,9 @@ class FakePlex:
         self._items: dict[int, _Item] = {}
         self._tag_ids: dict[tuple[str, str], int] = {}
         self._tag_xml_cache: dict[tuple[str, str], str] = {}
+        # One photo per person for the whole server, keyed by name, as PMS keeps it: a photo sent
+        # with one item's edit shows on every item that has that actor.
+        self._actor_photos: dict[str, str] = {}
         self._next_rk = 1000
         self._next_media_id = 1
         self._next_tag_id = 1
@@ -366,6 +433,19 @@ class FakePlex:
         self._fails: list[_FailRule] = []
         self._delays: dict[tuple[str | None, str | None], float] = {}
         self._drops: list[_DropRule] = []
+
+        # Files waiting on disk, running scans and the clock thread that finishes them. Scans
+        # take real time because the program under test must cope with answers that come back
+        # before the library has changed.
+        self._disk: list[_DiskFile] = []
+        self._scans: list[_Scan] = []
+        self._scan_delay = 0.3
+        self._scan_never_finishes = False
+        self._auto_scan: float | None = None
+        self._clock: threading.Thread | None = None
+        self._clock_lock = threading.Lock()
+        self._clock_wake = threading.Event()
+        self._clock_stop = threading.Event()
 
         self._port = port
         self._httpd: _Server | None = None
@@ -378,10 +458,17 @@ class FakePlex:
     def start(self) -> FakePlex:
         if self._httpd is None:
             self._bind(self._port)
+        self._clock_stop.clear()
+        with self._lock:
+            pending = bool(self._scans or self._disk)
+        if pending:
+            self._poke_clock()
         return self
 
     def stop(self) -> None:
+        """Stop serving and stop the scan clock; running scans stay unfinished (start() resumes)."""
         self._unbind()
+        self._stop_clock()
 
     def __enter__(self) -> FakePlex:
         return self.start()
@@ -394,7 +481,10 @@ class FakePlex:
         return self._port
 
     def go_down(self) -> None:
-        """Close the listening socket and every open connection: clients get connection refused."""
+        """Close the listening socket and every open connection: clients get connection refused.
+
+        Running scans and auto-scans carry on: the server is unreachable, not stopped.
+        """
         self._unbind()
 
     def come_back(self) -> None:
@@ -616,6 +706,8 @@ class FakePlex:
                 members = sec.members.setdefault("movie", {})
                 genre_xml = {g: self._tag_xml("genre", g) + "/>" for g in _GENRES}
                 actor_xml = {a: self._tag_xml("actor", a) for a in _PEOPLE}
+                photo_xml = {a: f' thumb="{_esc(self._actor_photos[a])}"' if self._actor_photos.get(a)
+                             else "" for a in _PEOPLE}
                 for i in range(count):
                     bits = rng.getrandbits(64)  # one draw per item keeps 50,000 items fast
                     adjective = _ADJECTIVES[bits % len(_ADJECTIVES)]
@@ -646,7 +738,7 @@ class FakePlex:
                                 "year": str(year), "originallyAvailableAt": released,
                                 "duration": "5400000", "addedAt": str(added)},
                         tags={"genre": genres, "actor": [actor]},
-                        roles={actor: character}, role_thumbs={}, locked=set(),
+                        roles={actor: character}, locked=set(),
                         media=[_Media(media_id, [_Part(media_id, path, size, "mkv")])],
                         updated_at=now, thumb=f"/library/metadata/{rk}/thumb/{now}",
                     )
@@ -661,7 +753,7 @@ class FakePlex:
                         f'<Part id="{media_id}" key="/library/parts/{media_id}/{added}/file.mkv"'
                         f' file="{_esc(path)}" size="{size}" container="mkv" duration="5400000"/>'
                         f'</Media>{"".join(genre_xml[g] for g in genres)}'
-                        f'{actor_xml[actor]} role="{character}"/></Video>'
+                        f'{actor_xml[actor]} role="{character}"{photo_xml[actor]}/></Video>'
                     ).encode()
                     item.frag["list"] = fragment
                     item.frag["trunc"] = fragment  # at most 2 genres and 1 actor: nothing to cut
@@ -722,6 +814,321 @@ class FakePlex:
             self._touch(item)
             self._touch_section(self._sections[item.section])
 
+    # ------------------------------------------------------------------ files on disk and scans
+    def add_file_on_disk(self, section_key: int, path: str, *, title: str | None = None,
+                         **fields: Any) -> None:
+        """Put a file under a section location that is not in the library until a scan finds it.
+
+        PlexSync asks Plex to scan a folder after Stash sees a new file; this lets a test create
+        that window in which the file exists but no item has it. ``fields`` become the item's
+        fields and tags when it enters (as in add_movie). In a show section pass ``show`` (title;
+        the show is created if missing), ``season`` and ``index`` too.
+        """
+        with self._lock:
+            sec = self._section(section_key)
+            fields = dict(fields)
+            if sec.type == "show":
+                missing = [k for k in ("show", "season", "index") if k not in fields]
+                if missing:
+                    raise ValueError(f"a file in a show section needs {', '.join(missing)}")
+                int(fields["season"])
+                int(fields["index"])
+            unknown = sorted(set(fields) - _DISK_FIELD_KEYS - {"show", "season", "index"})
+            if unknown:
+                raise TypeError(f"unknown item field(s) {unknown}")
+            folder = _norm_folder(_parent_folder(path))
+            if not any(_is_under(folder, _norm_folder(loc)) for loc in sec.locations):
+                raise ValueError(f"{path} is not under a location of section {section_key}")
+            if any(f.section == sec.key and f.path == path for f in self._disk):
+                raise ValueError(f"{path} is already on disk")
+            if self._rating_key_for_file(path, sec.key) is not None:
+                raise ValueError(f"{path} is already in the library")
+            self._disk.append(_DiskFile(sec.key, path, title, fields, time.monotonic()))
+            auto = self._auto_scan is not None
+        if auto:
+            self._poke_clock()
+
+    def on_disk_files(self) -> list[str]:
+        """Paths still waiting on disk for a scan, in the order they were added."""
+        with self._lock:
+            return [f.path for f in self._disk]
+
+    def set_scan_delay(self, seconds: float) -> None:
+        """How long scans started from now on take (default 0.3 s)."""
+        if seconds < 0:
+            raise ValueError("scan delay must be >= 0")
+        with self._lock:
+            self._scan_delay = float(seconds)
+
+    def set_scan_never_finishes(self, flag: bool) -> None:
+        """Hold every scan open (a huge library); clearing lets each finish once its delay passed."""
+        with self._lock:
+            self._scan_never_finishes = bool(flag)
+        self._poke_clock()
+
+    def set_auto_scan(self, seconds: float | None) -> None:
+        """Let each on-disk file enter by itself ``seconds`` after it was added; None turns it off.
+
+        This is PMS watching its folders ("scan my library automatically"): files appear with no
+        refresh request and no activity, so a program that also asks for a scan must not trip
+        over an item that is already there.
+        """
+        if seconds is not None and seconds < 0:
+            raise ValueError("auto-scan delay must be >= 0 or None")
+        with self._lock:
+            self._auto_scan = None if seconds is None else float(seconds)
+        self._poke_clock()
+
+    def scan_requests(self) -> list[RequestRecord]:
+        """GET/PUT/POST .../refresh requests in the log, in order, whatever their outcome."""
+        return [r for r in self.log_snapshot()
+                if r.method != "DELETE" and _RE_REFRESH_PATH.match(r.path)]
+
+    def running_scans(self) -> list[dict[str, Any]]:
+        """Scans still running: section, folder (None = whole section), force and uuid."""
+        with self._lock:
+            return [{"section": s.section, "folder": s.folder, "force": s.force, "uuid": s.uuid}
+                    for s in self._scans]
+
+    def rating_key_for_file(self, path: str) -> int | None:
+        """The ratingKey of the item that has a part with exactly this file, or None."""
+        with self._lock:
+            return self._rating_key_for_file(path, None)
+
+    def _rating_key_for_file(self, path: str, section: int | None) -> int | None:
+        for it in self._items.values():
+            if section is not None and it.section != section:
+                continue
+            if any(part.file == path for media in it.media for part in media.parts):
+                return it.rk
+        return None
+
+    def _start_scans(self, section_key: str, params: list[tuple[str, str]]) -> None:
+        values = dict(params)
+        folder = values.get("path") or None
+        sections = sorted(self._sections.values(), key=lambda s: s.key) if section_key == "all" \
+            else [self._section(section_key)]
+        now = time.monotonic()
+        for sec in sections:
+            self._scans.append(_Scan(
+                uuid=str(uuid.uuid4()), section=sec.key,
+                folder=_norm_folder(folder) if folder else None,
+                force=values.get("force") == "1", started=now, delay=self._scan_delay))
+        self._poke_clock()
+
+    def _cancel_scans(self, section_key: str) -> None:
+        keys = set(self._sections) if section_key == "all" else {self._section(section_key).key}
+        self._scans = [s for s in self._scans if s.section not in keys]
+
+    def _poke_clock(self) -> None:
+        """Make the clock thread look at the schedule again, starting it if needed."""
+        with self._clock_lock:
+            if self._clock_stop.is_set():
+                return  # stopped: start() resumes the clock
+            if self._clock is None or not self._clock.is_alive():
+                self._clock = threading.Thread(target=self._clock_loop, daemon=True,
+                                               name=f"fake-plex-clock-{id(self):x}")
+                self._clock.start()
+        self._clock_wake.set()
+
+    def _stop_clock(self) -> None:
+        with self._clock_lock:
+            self._clock_stop.set()
+            clock, self._clock = self._clock, None
+        self._clock_wake.set()
+        if clock is not None and clock is not threading.current_thread():
+            clock.join(timeout=5)
+
+    def _clock_loop(self) -> None:
+        while not self._clock_stop.is_set():
+            self._clock_wake.clear()
+            with self._lock:
+                wait = self._run_due(time.monotonic())
+            self._clock_wake.wait(wait)
+
+    def _run_due(self, now: float) -> float | None:
+        """Finish due scans and auto-scans; seconds until the next thing is due, or None."""
+        next_due: float | None = None
+        if not self._scan_never_finishes:
+            for scan in list(self._scans):
+                due = scan.started + scan.delay
+                if due <= now:
+                    self._finish_scan(scan)
+                else:
+                    next_due = due if next_due is None else min(next_due, due)
+        if self._auto_scan is not None:
+            for disk in list(self._disk):
+                due = disk.added + self._auto_scan
+                if due <= now:
+                    self._enter_library([disk])
+                else:
+                    next_due = due if next_due is None else min(next_due, due)
+        return None if next_due is None else max(next_due - now, 0.001)
+
+    def _finish_scan(self, scan: _Scan) -> None:
+        if scan in self._scans:
+            self._scans.remove(scan)
+        found = [f for f in self._disk if f.section == scan.section and (
+            scan.folder is None or _is_under(_norm_folder(_parent_folder(f.path)), scan.folder))]
+        self._enter_library(found)
+
+    def _enter_library(self, files: list[_DiskFile]) -> None:
+        for disk in files:
+            if disk not in self._disk:
+                continue
+            self._disk.remove(disk)
+            sec = self._sections[disk.section]
+            fields = dict(disk.fields)
+            title = disk.title or _title_from_path(disk.path)
+            try:
+                if sec.type == "show":
+                    show_title = str(fields.pop("show"))
+                    season, index = int(fields.pop("season")), int(fields.pop("index"))
+                    show_rk = next((rk for rk in sec.members.get("show", {})
+                                    if self._items[rk].fields.get("title") == show_title), None)
+                    if show_rk is None:
+                        show_rk = self.add_show(sec.key, show_title)
+                    self.add_episode(show_rk, season, index, title, [disk.path], **fields)
+                else:
+                    self.add_movie(sec.key, title, [disk.path], **fields)
+            except Exception:  # a bad seed must not kill the clock thread
+                traceback.print_exc()
+
+    # ------------------------------------------------------------------ drift on the Plex side
+    def recreate_item(self, rating_key: int) -> int:
+        """Replace an item by a brand-new one for the same files; returns the new ratingKey.
+
+        This is what PMS does after the "Plex dance", a file moved out and back, or a library
+        rebuilt from scratch: the old ratingKey answers 404 and the new item carries only what the
+        scanner knows (title from the file name, no summary, studio, date, rating, tags, locks or
+        uploaded posters). A sync that cached the old key has to find the files again.
+        """
+        with self._lock:
+            old = self._item(rating_key)
+            if old.type not in ("movie", "episode") or not old.media:
+                raise ValueError(f"{rating_key} is a {old.type} without files; only movies and "
+                                 "episodes can be recreated")
+            files = [[part.file for part in media.parts] for media in old.media]
+            sec = self._sections[old.section]
+            parent, index = old.parent, old.index
+            duration = old.fields.get("duration")
+            self.remove_item(rating_key)
+            new = self._create(old.type, sec, _title_from_path(files[0][0]), [], {})
+            new.media = self._make_media(files)
+            # "now", but never behind the item it replaces: a client that keeps an updatedAt
+            # high-water mark must not miss the new item because the old one was edited this second.
+            new.updated_at = _later(old.updated_at)
+            if duration:
+                new.fields["duration"] = duration
+            if parent is not None and parent in self._items:
+                new.parent = parent
+                new.index = index
+                self._items[parent].children.append(new.rk)
+                self._invalidate_family(new)
+            self._touch_section(sec)
+            return new.rk
+
+    def hand_edit(self, rating_key: int, **changes: Any) -> None:
+        """Change an item the way a person does in Plex Web, behind the sync's back.
+
+        Scalars (``title``, ``summary``, ``studio``, ``originallyAvailableAt``, ``userRating`` or
+        any other editable field; None or "" clears all but the title) and whole tag lists
+        (``genre=[..]``, ``actor=[..]`` with names or (name, role) pairs, ``collection=[..]``,
+        ``director=[..]``; plural spellings work too) are set as given. Plex Web locks every field
+        it saves, so each edited field is locked; ``updatedAt`` of the item and its section move.
+        """
+        with self._lock:
+            it = self._item(rating_key)
+            scalars: dict[str, str | None] = {}
+            lists: dict[str, list[tuple[str, str | None]]] = {}
+            for key, value in changes.items():
+                prefix = _PLURAL_KWARGS.get(key) or (key if key in TAG_PREFIXES else None)
+                if prefix is not None:
+                    entries = [value] if isinstance(value, (str, tuple)) else list(value or [])
+                    lists[prefix] = [self._hand_tag(prefix, entry) for entry in entries]
+                    continue
+                if key not in EDITABLE_FIELDS:
+                    raise TypeError(f"hand_edit cannot change {key!r}")
+                text = self._scalar_text(key, value)
+                if key == "title" and not text:
+                    raise ValueError("Plex Web cannot clear a title")
+                if text and not _valid_field_value(key, text):
+                    raise ValueError(f"bad value for {key}: {value!r}")
+                scalars[key] = text or None
+            for name, new_value in scalars.items():
+                if new_value is None:
+                    it.fields.pop(name, None)
+                else:
+                    it.fields[name] = new_value
+                it.locked.add(name)
+            for prefix, entries in lists.items():
+                names: list[str] = []
+                for name, _role in entries:
+                    if name not in names:
+                        names.append(name)
+                it.tags[prefix] = names
+                if prefix == "actor":  # a name given without a role keeps the one it had
+                    it.roles = {name: role if role is not None else it.roles.get(name, "")
+                                for name, role in entries}
+                it.locked.add(prefix)
+            self._after_drift(it, reorder="title" in scalars or "titleSort" in scalars)
+
+    def agent_refresh(self, rating_key: int) -> None:
+        """"Refresh Metadata" in Plex Web: every unlocked field and tag list goes back to the agent.
+
+        The agent here knows nothing, so an unlocked title becomes the file name and every other
+        unlocked scalar (summary, studio, date, ratings, ...) and tag list is emptied. Locked ones
+        stay, which is why the sync locks what it writes. ``updatedAt`` moves.
+        """
+        with self._lock:
+            it = self._item(rating_key)
+            for name in EDITABLE_FIELDS:
+                if name in it.locked or name in ("title", "addedAt"):
+                    continue
+                it.fields.pop(name, None)
+            if "title" not in it.locked:
+                it.fields["title"] = self._agent_title(it)
+            for prefix in TAG_PREFIXES:
+                if prefix in it.locked or not it.tags.get(prefix):
+                    continue
+                it.tags[prefix] = []
+                if prefix == "actor":
+                    it.roles.clear()
+            self._after_drift(it, reorder=True)
+
+    def _hand_tag(self, prefix: str, entry: Any) -> tuple[str, str | None]:
+        if prefix == "actor" and isinstance(entry, (tuple, list)):
+            return str(entry[0]), (str(entry[1]) if len(entry) > 1 and entry[1] is not None else None)
+        return str(entry), None
+
+    @staticmethod
+    def _scalar_text(name: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if name == "addedAt" and hasattr(value, "timestamp"):
+            return str(int(value.timestamp()))
+        if hasattr(value, "strftime"):
+            return str(value.strftime("%Y-%m-%d"))
+        return str(value)
+
+    def _agent_title(self, it: _Item) -> str:
+        for media in it.media:
+            for part in media.parts:
+                return _title_from_path(part.file)
+        if it.type == "show" and it.location:
+            return it.location[_last_sep(it.location.rstrip("/\\")) + 1:].rstrip("/\\")
+        if it.type == "season":
+            return f"Season {it.index or 0}"
+        return it.fields.get("title", "")
+
+    def _after_drift(self, it: _Item, *, reorder: bool) -> None:
+        sec = self._sections[it.section]
+        self._touch(it)
+        self._invalidate_family(it)
+        if reorder:
+            sec.order_version += 1
+        self._touch_section(sec)
+
     # ------------------------------------------------------------------ snapshots
     def item(self, rating_key: int) -> dict[str, Any]:
         """A copy of one item's state; scalar values are the strings the server emits, or None."""
@@ -740,6 +1147,8 @@ class FakePlex:
                 "files": [part.file for media in it.media for part in media.parts],
                 "tags": {prefix: list(it.tags.get(prefix, [])) for prefix in TAG_PREFIXES},
                 "roles": {name: it.roles.get(name, "") for name in it.tags.get("actor", [])},
+                "actor_photos": {name: self._actor_photos[name] for name in it.tags.get("actor", [])
+                                 if name in self._actor_photos},
                 "locked": set(it.locked),
                 "posters": [dict(p) for p in it.posters],
                 "poster_sha1": selected["sha1"] if selected and selected["sha1"] else None,
@@ -766,6 +1175,20 @@ class FakePlex:
     def tag_id(self, prefix: str, name: str) -> int:
         with self._lock:
             return self._tag_id(prefix, name)
+
+    def actor_photo(self, name: str) -> str | None:
+        """The server-wide photo URL of a person, exactly as it was sent, or None."""
+        with self._lock:
+            return self._actor_photos.get(name)
+
+    def set_actor_photo(self, name: str, url: str | None) -> None:
+        """Change a person's photo the way someone does in Plex Web; None removes it.
+
+        No item's ``updatedAt`` moves: the photo belongs to the person, not to an item, which is
+        exactly why a sync that watches ``updatedAt`` cannot see this kind of drift.
+        """
+        with self._lock:
+            self._set_photo(name, url)
 
     # ------------------------------------------------------------------ model internals
     def _section(self, key: Any) -> _Section:
@@ -813,7 +1236,7 @@ class FakePlex:
         art = fields.pop("art", None)
         tags: dict[str, list[str]] = {}
         roles: dict[str, str] = {}
-        role_thumbs: dict[str, str] = {}
+        photos: dict[str, str] = {}
         for name in list(fields):
             prefix = _PLURAL_KWARGS.get(name) or (name if name in TAG_PREFIXES else None)
             if prefix is None:
@@ -826,7 +1249,7 @@ class FakePlex:
                     tag = str(value.get("tag") or value.get("name"))
                     roles[tag] = str(value.get("role") or "")
                     if value.get("thumb"):
-                        role_thumbs[tag] = str(value["thumb"])
+                        photos[tag] = str(value["thumb"])
                 elif prefix == "actor" and isinstance(value, (tuple, list)):
                     tag = str(value[0])
                     roles[tag] = str(value[1]) if len(value) > 1 and value[1] is not None else ""
@@ -856,7 +1279,7 @@ class FakePlex:
         self._next_rk += 1
         item = _Item(
             rk=rk, type=type_, section=sec.key, fields=scalars, tags=tags, roles=roles,
-            role_thumbs=role_thumbs, locked=locked,
+            locked=locked,
             media=self._make_media([file_list] if stacked else file_list) if file_list else [],
             updated_at=now, thumb=thumb or f"/library/metadata/{rk}/thumb/{now}", art=art,
             guids=guids,
@@ -864,6 +1287,8 @@ class FakePlex:
         self._items[rk] = item
         sec.members.setdefault(type_, {})[rk] = None
         sec.order_version += 1
+        for name, url in photos.items():
+            self._set_photo(name, url)
         return item
 
     def _forget(self, item: _Item) -> None:
@@ -892,6 +1317,18 @@ class FakePlex:
         item.frag.clear()
         for other in self._ancestors(item) + self._descendants(item):
             other.frag.clear()
+
+    def _set_photo(self, name: str, url: str | None) -> None:
+        """Store a person's photo and drop the cached XML of every item that shows it."""
+        if url:
+            if self._actor_photos.get(name) == url:
+                return
+            self._actor_photos[name] = url
+        elif self._actor_photos.pop(name, None) is None:
+            return
+        for it in self._items.values():
+            if it.frag and name in it.tags.get("actor", ()):
+                it.frag.clear()
 
     def _touch(self, item: _Item) -> None:
         item.updated_at = _later(item.updated_at)
@@ -1008,7 +1445,7 @@ class FakePlex:
             if prefix == "actor":
                 for name in names:
                     role = _esc(it.roles.get(name, ""))
-                    thumb = it.role_thumbs.get(name)
+                    thumb = self._actor_photos.get(name)
                     thumb_attr = f' thumb="{_esc(thumb)}"' if thumb else ""
                     out.append(f'{tag_xml(prefix, name)} role="{role}"{thumb_attr}/>')
             else:
@@ -1052,18 +1489,50 @@ class FakePlex:
 
     def _sections_xml(self) -> bytes:
         children = []
+        refreshing = {scan.section for scan in self._scans}
         for sec in sorted(self._sections.values(), key=lambda s: s.key):
             locations = "".join(f'<Location id="{sec.key * 100 + i}" path="{_esc(p)}"/>'
                                 for i, p in enumerate(sec.locations))
             children.append(
                 f'<Directory key="{sec.key}" type="{sec.type}" title="{_esc(sec.title)}"'
                 f' agent="{sec.agent}" scanner="{sec.scanner}" language="{sec.language}"'
-                f' uuid="{sec.uuid}" allowSync="1" filters="1" refreshing="0" content="1"'
+                f' uuid="{sec.uuid}" allowSync="1" filters="1"'
+                f' refreshing="{1 if sec.key in refreshing else 0}" content="1"'
                 f' createdAt="{sec.created_at}" updatedAt="{sec.updated_at}"'
                 f' scannedAt="{sec.updated_at}" thumb="/:/resources/{sec.type}.png">'
                 f"{locations}</Directory>".encode())
         return self._container({"size": len(children), "allowSync": "0",
                                 "title1": "Plex Library"}, children)
+
+    def _section_detail_xml(self, sec: _Section) -> bytes:
+        """GET /library/sections/{key}: PMS's "secondary" view of one section.
+
+        Real PMS lists the section's sub-views here; ``refreshing`` is added on the container so
+        a client can poll one section without listing them all.
+        """
+        noun = "Movies" if sec.type == "movie" else "Shows"
+        children = [f'<Directory key="{key}" title="{_esc(title)}"/>'.encode() for key, title in (
+            ("all", f"All {noun}"), ("recentlyAdded", f"Recently Added {noun}"),
+            ("folder", "By Folder"))]
+        attrs = {"size": len(children), "content": "secondary",
+                 **self._section_container_attrs(sec), "allowSync": "0", "title1": sec.title,
+                 "viewGroup": "secondary", "viewMode": "65592",
+                 "refreshing": 1 if any(s.section == sec.key for s in self._scans) else 0}
+        return self._container(attrs, children)
+
+    def _activities_xml(self) -> bytes:
+        """GET /activities: one library.update.section Activity per running scan."""
+        now = time.monotonic()
+        children = []
+        for scan in self._scans:
+            sec = self._sections[scan.section]
+            done = 0 if scan.delay <= 0 else int(100 * (now - scan.started) / scan.delay)
+            children.append(
+                f'<Activity uuid="{scan.uuid}" type="library.update.section" cancellable="0"'
+                f' userID="1" title="Scanning {_esc(sec.title)}" subtitle=""'
+                f' progress="{max(0, min(done, 99))}">'
+                f'<Context librarySectionID="{sec.key}"/></Activity>'.encode())
+        return self._container({"size": len(children)}, children)
 
     # ------------------------------------------------------------------ listing and filters
     def _listing(self, sec: _Section, query: str, params: list[tuple[str, str]],
@@ -1491,7 +1960,6 @@ class FakePlex:
             if prefix == "actor":
                 for gone in set(current) - set(fresh):
                     it.roles.pop(gone, None)
-                    it.role_thumbs.pop(gone, None)
             current[:] = fresh
         else:
             for name in names:
@@ -1505,7 +1973,7 @@ class FakePlex:
                 if "tagging.text" in entry:
                     it.roles[name] = entry["tagging.text"]
                 if entry.get("tag.thumb"):
-                    it.role_thumbs[name] = entry["tag.thumb"]
+                    self._set_photo(name, entry["tag.thumb"])
 
     def _apply_removals(self, it: _Item, prefix: str, names: list[str]) -> None:
         drop = set(names)
@@ -1516,7 +1984,6 @@ class FakePlex:
         if prefix == "actor":
             for name in drop:
                 it.roles.pop(name, None)
-                it.role_thumbs.pop(name, None)
 
     def _upload(self, it: _Item, kind: str, params: list[tuple[str, str]], body: bytes) -> None:
         url = dict(params).get("url")
@@ -1679,6 +2146,10 @@ class FakePlex:
         parts = [p for p in path.split("/") if p]
         ok = 200
         with self._lock:
+            if method in ("GET", "PUT", "POST") and len(parts) == 4 \
+                    and parts[:2] == ["library", "sections"] and parts[3] == "refresh":
+                self._start_scans(parts[2], params)
+                return ok, b"", _XML_TYPE
             if method == "GET":
                 if not parts:
                     return ok, self._root_xml(), _XML_TYPE
@@ -1695,6 +2166,10 @@ class FakePlex:
                     ), _XML_TYPE
                 if parts == ["library", "sections"]:
                     return ok, self._sections_xml(), _XML_TYPE
+                if parts[:2] == ["library", "sections"] and len(parts) == 3:
+                    return ok, self._section_detail_xml(self._section(parts[2])), _XML_TYPE
+                if parts == ["activities"]:
+                    return ok, self._activities_xml(), _XML_TYPE
                 if parts[:2] == ["library", "sections"] and len(parts) == 4:
                     sec = self._section(parts[2])
                     what = parts[3]
@@ -1705,8 +2180,6 @@ class FakePlex:
                         return ok, self._container({"size": 0, "totalSize": 0, "offset": 0,
                                                     **self._section_container_attrs(sec)},
                                                    meta), _XML_TYPE
-                    if what == "refresh":
-                        return ok, b"", _XML_TYPE
                     if what in TAG_PREFIXES:
                         return ok, self._filter_choices(sec, what, params), _XML_TYPE
                 if parts[:2] == ["library", "metadata"] and len(parts) == 3:
@@ -1742,7 +2215,7 @@ class FakePlex:
             elif method == "DELETE":
                 if parts[:2] == ["library", "sections"] and len(parts) == 4 \
                         and parts[3] == "refresh":
-                    self._section(parts[2])
+                    self._cancel_scans(parts[2])
                     return ok, b"", _XML_TYPE
                 if parts[:2] == ["library", "metadata"] and len(parts) == 4 \
                         and parts[3] in ("thumb", "art"):
