@@ -260,6 +260,14 @@ def _string_criterion(value: str | None, criterion: dict[str, Any]) -> bool:
     raise GraphQLError(f"modifier {modifier} is not supported for this criterion")
 
 
+def _cookie_in(stdin: bytes) -> str | None:
+    """The session cookie value inside a plugin's stdin, if it has one (raw runs may not)."""
+    try:
+        return str(json.loads(stdin)["server_connection"]["SessionCookie"]["Value"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _session_from_cookies(headers: Sequence[str]) -> str | None:
     for header in headers:
         for part in header.split(";"):
@@ -425,7 +433,9 @@ def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_typ
     handler.wfile.write(body)
 
 
-_LOGIN_PAGE = b"<!DOCTYPE html>\n<html><head><title>Login | Stash</title></head><body></body></html>\n"
+_LOGIN_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Login | Stash</title></head><body></body></html>\n"
+)
 
 
 def _send_unauthorized(handler: BaseHTTPRequestHandler) -> None:
@@ -448,19 +458,26 @@ def _send_redirect(handler: BaseHTTPRequestHandler, location: str) -> None:
     handler.wfile.write(body)
 
 
-def _send_image(handler: BaseHTTPRequestHandler, data: bytes) -> int:
-    """utils.ServeImage: ETag = quoted MD5 of the bytes, no-cache, 304 on a matching If-None-Match.
+def _etag(data: bytes) -> str:
+    return f'"{hashlib.md5(data).hexdigest()}"'
 
-    Returns the status sent, for the image request log.
-    """
-    etag = f'"{hashlib.md5(data).hexdigest()}"'
-    wanted = [t.strip().removeprefix("W/") for t in handler.headers.get("If-None-Match", "").split(",")]
-    if etag in wanted or "*" in wanted:
+
+def _image_status(handler: BaseHTTPRequestHandler, data: bytes) -> int:
+    """304 when If-None-Match names the image's ETag (http.ServeContent), else 200."""
+    header = handler.headers.get("If-None-Match", "")
+    wanted = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return 304 if _etag(data) in wanted or "*" in wanted else 200
+
+
+def _send_image(handler: BaseHTTPRequestHandler, data: bytes, status: int) -> None:
+    """utils.ServeImage: ETag = quoted MD5 of the bytes, Cache-Control no-cache, 200 or 304."""
+    etag = _etag(data)
+    if status == 304:
         handler.send_response(304)
         handler.send_header("ETag", etag)
         handler.send_header("Cache-Control", "no-cache")
         handler.end_headers()
-        return 304
+        return
     handler.send_response(200)
     handler.send_header("Content-Type", _image_type(data))
     handler.send_header("Content-Length", str(len(data)))
@@ -468,7 +485,6 @@ def _send_image(handler: BaseHTTPRequestHandler, data: bytes) -> int:
     handler.send_header("Cache-Control", "no-cache")
     handler.end_headers()
     handler.wfile.write(data)
-    return 200
 
 
 # ----------------------------------------------------------------------------- the stand-in
@@ -539,9 +555,9 @@ class FakeStash:
 
         self.session_value = secrets.token_urlsafe(48)
         self._sessions: dict[str, tuple[tuple[str, str], ...]] = {self.session_value: ()}
-        # Settings → Security → API Key: accepted as the ``ApiKey`` header or the ``apikey`` query
-        # parameter wherever the session cookie is (the hook chain still comes from the cookie
-        # only, like Stash's loop protection). None = no key generated. See set_api_key.
+        # Settings → Security → API Key: accepted as the ``ApiKey`` header or the ``apikey``
+        # query parameter wherever the session cookie is (the hook chain still comes from the
+        # cookie only, like Stash's loop protection). None = no key generated. See set_api_key.
         self.api_key: str | None = None
 
         self.runs: list[PluginRun] = []
@@ -739,11 +755,16 @@ class FakeStash:
             authenticated = self._chain_for(token) is not None
         screenshot = _SCREENSHOT_PATH.fullmatch(path) if method == "GET" else None
         performer = _PERFORMER_IMAGE_PATH.fullmatch(path) if method == "GET" else None
-        image = ("scene", screenshot) if screenshot else ("performer", performer) if performer else None
+        image: tuple[str, re.Match[str]] | None = None
+        if screenshot:
+            image = ("scene", screenshot)
+        elif performer:
+            image = ("performer", performer)
 
         def refuse_image(status: int) -> None:
             if image is not None:
-                self._record_image(image[0], image[1].group(1), handler, params, auth, status, token)
+                kind, match = image
+                self._record_image(kind, match.group(1), handler, params, auth, status, token)
 
         if path == "/login" and method == "GET":
             # allowUnauthenticated: the login page is what a redirected client ends up with.
@@ -779,12 +800,13 @@ class FakeStash:
                 if kind == "scene"
                 else self._performer_image_bytes(match.group(1), params.get("default") == "true")
             )
+            status = 404 if data is None else _image_status(handler, data)
+            # Recorded before answering, so a test that has the response also has the record.
+            self._record_image(kind, match.group(1), handler, params, auth, status, token)
             if data is None:
-                status = 404
                 _send(handler, 404, f"{kind} not found\n".encode(), "text/plain; charset=utf-8")
             else:
-                status = _send_image(handler, data)
-            self._record_image(kind, match.group(1), handler, params, auth, status, token)
+                _send_image(handler, data, status)
             return
         media_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if media_type != "application/json":
@@ -814,6 +836,7 @@ class FakeStash:
         status: int,
         token: str | None,
     ) -> None:
+        """Log an image GET with the credential it presented and the status it got (or gets)."""
         record = ImageRequest(
             kind=kind,
             object_id=object_id,
@@ -1748,7 +1771,7 @@ class FakeStash:
         return resolve
 
     def _r_find_named_list(self, kind: str) -> Callable[..., Any]:
-        """findPerformers/findTags/findStudios/findGroups: ids, updated_at criterion, sort, paging."""
+        """findPerformers/Tags/Studios/Groups: ids, an updated_at criterion, sort and paging."""
         filter_arg, items = {
             "performer": ("performer_filter", "performers"),
             "tag": ("tag_filter", "tags"),
@@ -1823,7 +1846,8 @@ class FakeStash:
         DEFAULT_SCENE_IMAGE. ``file_ids`` move existing files here, the first becoming primary; a
         file that is another scene's primary is refused, and the whole create with it."""
         data = dict(args["input"])
-        file_ids = list(dict.fromkeys(str(_atoi(raw)) for raw in data.pop("file_ids", None) or []))
+        requested = data.pop("file_ids", None) or []
+        file_ids = list(dict.fromkeys(str(_atoi(raw)) for raw in requested))
         with self._lock:
             owners: list[tuple[dict[str, Any], dict[str, Any]]] = []
             for file_id in file_ids:
@@ -2106,7 +2130,7 @@ class FakeStash:
             on_progress=on_progress,
         )
         run.job_id = job.id if job else None
-        run.session = token
+        run.session = token if stdin_override is None else _cookie_in(stdin_override)
         with self._lock:
             self.runs.append(run)
             prefix = f"[Plugin / {self.manifest.name}] "
@@ -2323,6 +2347,7 @@ class FakeStash:
             self.user_documents.clear()
             self.skipped_hooks.clear()
             self.stash_log.clear()
+            self.image_request_log.clear()
 
 
 def _plugin_value(value: dict[str, Any] | None) -> Any:
