@@ -1456,6 +1456,9 @@ def test_requests_are_counted_per_run_and_between_marks(stash: FakeStash) -> Non
     hook = stash.hook_runs()[-1]
     assert [d.query for d in stash.documents_for(operation)] == [update]
     assert stash.documents_for(hook) == []
+    # A raw run is tied to the cookie in the stdin it was given, if there is one.
+    assert stash.run_plugin_raw({}, stdin_override=b"[[[").session is None
+    assert stash.documents_for(stash.runs[-1]) == []
     # Marks survive clear_records: the sequence never restarts.
     stash.clear_records()
     assert stash.document_mark() > mark and stash.documents_since(0) == []

@@ -261,10 +261,14 @@ def _string_criterion(value: str | None, criterion: dict[str, Any]) -> bool:
 
 
 def _cookie_in(stdin: bytes) -> str | None:
-    """The session cookie value inside a plugin's stdin, if it has one (raw runs may not)."""
+    """The session cookie value inside a plugin's stdin, if it has one.
+
+    Raw runs may hand the plugin anything at all (bad-input corpora: garbage, 10,000 nested
+    arrays), so every way of failing to find a cookie means "none".
+    """
     try:
         return str(json.loads(stdin)["server_connection"]["SessionCookie"]["Value"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, LookupError, TypeError, RecursionError):
         return None
 
 
