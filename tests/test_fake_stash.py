@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import socket
 import sys
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import venv
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,9 +25,12 @@ from pathlib import Path
 import pytest
 
 from tests.standins.fake_stash import (
+    DEFAULT_SCENE_IMAGE,
     FakeStash,
     StashGraphQLError,
     cover_data_url,
+    default_cover,
+    default_performer_image,
     format_stash_time,
 )
 from tests.standins.plugin_runner import (
@@ -57,11 +63,14 @@ hooks:
   - name: Probe hook
     description: every trigger PlexSync uses
     triggeredBy:
+      - Scene.Create.Post
       - Scene.Update.Post
       - Scene.Destroy.Post
       - Performer.Update.Post
       - Studio.Update.Post
       - Tag.Update.Post
+      - Group.Update.Post
+      - Movie.Update.Post
     defaultArgs:
       mode: sleep
       seconds: "HOOK_SLEEP"
@@ -91,7 +100,7 @@ tasks:
 """.replace("HOOK_SLEEP", str(HOOK_SLEEP))
 
 PROBE_PY = r"""
-import json, os, sys, time, urllib.request
+import hashlib, importlib.util, json, os, sys, time, urllib.request
 
 raw = sys.stdin.buffer.read()
 doc = json.loads(raw)
@@ -103,7 +112,7 @@ name = "%d-%d" % (time.time_ns(), os.getpid())
 with open(os.path.join(seen, name), "wb") as fh:
     fh.write(raw)
 info = {"cwd": os.getcwd(), "pythonpath": os.environ.get("PYTHONPATH", ""), "argv": sys.argv[1:],
-        "stdin_file": name}
+        "stdin_file": name, "executable": sys.executable, "prefix": sys.prefix}
 
 
 def gql(query, variables=None):
@@ -117,6 +126,15 @@ def gql(query, variables=None):
 
 
 hc = args.get("hookContext") or {}
+if hc.get("type") == "Scene.Create.Post":
+    # What a plugin sees of the cover from its Create hook.
+    found = gql("query($id: ID!) { findScene(id: $id) { paths { screenshot } } }", {"id": str(hc["id"])})
+    shot = urllib.request.Request(found["data"]["findScene"]["paths"]["screenshot"],
+                                  headers={"Cookie": "session=" + conn["SessionCookie"]["Value"]})
+    with urllib.request.urlopen(shot, timeout=30) as resp:
+        info["cover_md5"] = hashlib.md5(resp.read()).hexdigest()
+if args.get("find"):
+    info["found"] = importlib.util.find_spec(args["find"]) is not None
 if isinstance(hc.get("input"), dict) and hc["input"].get("title") == "loop":
     gql("mutation($i: SceneUpdateInput!) { sceneUpdate(input: $i) { id } }",
         {"i": {"id": str(hc["id"]), "title": "loop"}})
@@ -130,6 +148,8 @@ elif mode == "logs":
     sys.stderr.flush()
 elif mode == "gql":
     info["reply"] = gql(args["query"], args.get("variables"))
+elif mode == "gql_many":
+    info["replies"] = [gql(query) for query in args["queries"]]
 elif mode == "fail_exit":
     sys.stdout.write("partial")
     sys.exit(3)
@@ -987,3 +1007,456 @@ def test_plexsync_manifest_loads_with_stash_rules() -> None:
     manifest = load_manifest(path)
     assert manifest.plugin_id == "PlexSync" and manifest.interface == "raw"
     assert manifest.exec and manifest.exec[0] in ("python", "python3")
+
+
+# ----------------------------------------------------------------------------- scans: new and moved files
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_scan_new_file_fires_create_before_the_cover_exists(
+    stash: FakeStash, clock: FakeClock
+) -> None:
+    scene_id = stash.scan_new_file("/media/new/clip.mp4")
+    (run,) = stash.hook_runs()
+    # Null input and no inputFields, like every scan hook.
+    assert run.hook_context == {"id": int(scene_id), "type": "Scene.Create.Post", "input": None}
+    # The hook ran before the cover was generated: the screenshot was Stash's static default.
+    assert run.output["info"]["cover_md5"] == _md5(DEFAULT_SCENE_IMAGE)
+    assert stash.has_cover(scene_id) is False and stash.cover(scene_id) == DEFAULT_SCENE_IMAGE
+    scene = stash.scene(scene_id)
+    assert scene["title"] == "" and scene["files"][0]["basename"] == "clip.mp4"
+    created = scene["updated_at"]
+
+    clock.advance(5)
+    stamp = stash.generate_cover(scene_id)
+    assert stamp == format_stash_time(T0 + 5, 0) != created
+    assert stash.scene(scene_id)["updated_at"] == stamp
+    assert stash.has_cover(scene_id) and stash.cover(scene_id) == default_cover(int(scene_id))
+    assert len(stash.hook_runs()) == 1, "cover generation fires no hook"
+
+    # add_scene(hook=True) is the other flavour: the scene already has its cover in the hook.
+    other = stash.add_scene("x", ["/media/x.mp4"], hook=True)
+    assert stash.hook_runs()[-1].output["info"]["cover_md5"] == _md5(default_cover(int(other)))
+    # scan_new_file takes add_scene's keywords for tests that want metadata on the new scene.
+    titled = stash.scan_new_file("/media/new/b.mp4", title="B", director="Dir")
+    assert (stash.scene(titled)["title"], stash.scene(titled)["director"]) == ("B", "Dir")
+    assert stash.schema_violations == []
+
+
+def test_scene_create_mutation_fires_create_with_a_null_input(stash: FakeStash) -> None:
+    old = stash.add_scene("old", ["/m/a.mp4", "/m/b.mp4"])
+    primary, second = stash.scene_file_info(old)
+    tag = stash.add_tag("t")
+    mutation = """mutation($i: SceneCreateInput!) {
+      sceneCreate(input: $i) { id title director tags { name } files { id path } } }"""
+    status, reply = stash.graphql_http(
+        mutation,
+        {"i": {"title": "New", "director": "D", "tag_ids": [tag], "file_ids": [second["id"]]}},
+    )
+    assert status == 200 and "errors" not in reply, reply
+    created = reply["data"]["sceneCreate"]
+    assert (created["title"], created["director"], created["tags"]) == ("New", "D", [{"name": "t"}])
+    assert created["files"] == [{"id": second["id"], "path": "/m/b.mp4"}]
+    assert [f["path"] for f in stash.scene(old)["files"]] == ["/m/a.mp4"]  # the file moved
+    (run,) = stash.hook_runs()
+    assert run.hook_context == {
+        "id": int(created["id"]),
+        "type": "Scene.Create.Post",
+        "input": None,
+    }
+    # No cover is generated by sceneCreate; cover_image gives one.
+    assert stash.has_cover(created["id"]) is False
+    with_cover = stash.graphql(mutation, {"i": {"cover_image": cover_data_url(b"\x89PNGmine")}})
+    assert stash.cover(with_cover["data"]["sceneCreate"]["id"]) == b"\x89PNGmine"
+    # Another scene's primary file cannot be taken: nothing is created, no hook runs.
+    before = stash.scene_ids()
+    refused = stash.graphql(mutation, {"i": {"title": "x", "file_ids": [primary["id"]]}})
+    assert "cannot reassign primary file" in refused["errors"][0]["message"]
+    assert stash.scene_ids() == before and len(stash.hook_runs()) == 2
+    assert stash.schema_violations == []
+
+
+def test_moved_file_is_a_scan_update(stash: FakeStash, clock: FakeClock) -> None:
+    scene_id = stash.add_scene("s", ["/media/old/clip.mp4", "/media/extra.mp4"])
+    before = stash.scene_file_info(scene_id)
+    clock.advance(7)
+    run = stash.move_file(scene_id, "/media/new/Renamed Clip.mp4")
+    assert run is not None
+    assert run.hook_context == {"id": int(scene_id), "type": "Scene.Update.Post", "input": None}
+    after = stash.scene_file_info(scene_id)
+    assert (after[0]["path"], after[0]["basename"]) == (
+        "/media/new/Renamed Clip.mp4",
+        "Renamed Clip.mp4",
+    )
+    # The same file: id and fingerprints stay, only the path changed.
+    for key in ("id", "checksum", "oshash", "size"):
+        assert after[0][key] == before[0][key]
+    assert after[1] == before[1]
+    assert stash.scene(scene_id)["updated_at"] == format_stash_time(T0 + 7, 0)
+    with pytest.raises(ValueError, match="no file"):
+        stash.move_file(stash.add_scene("fileless"), "/x.mp4")
+
+
+# ----------------------------------------------------------------------------- groups, silent renames
+
+
+def test_group_rename_fires_group_then_movie_hooks_and_leaves_scenes(
+    stash: FakeStash, clock: FakeClock
+) -> None:
+    scene_id = stash.add_scene("s", groups=[("G", 1)])
+    group = stash.find_group("G")
+    stamp = stash.scene(scene_id)["updated_at"]
+    clock.advance(10)
+    assert stash.rename_group(group, "G2") == {"id": group, "name": "G2"}
+    contexts = [r.hook_context for r in stash.hook_runs()]
+    # groupUpdate runs both, Group first ("for backwards compatibility").
+    assert contexts == [
+        {"id": int(group), "type": trigger, "input": {"id": group, "name": "G2"},
+         "inputFields": ["id", "name"]}
+        for trigger in ("Group.Update.Post", "Movie.Update.Post")
+    ]
+    scene = stash.scene(scene_id)
+    assert scene["updated_at"] == stamp and scene["groups"][0]["group"]["name"] == "G2"
+    found = stash.graphql(
+        "query($id: ID!) { findGroup(id: $id) { name updated_at } }", {"id": group}
+    )
+    assert found["data"]["findGroup"] == {"name": "G2", "updated_at": format_stash_time(T0 + 10, 0)}
+
+
+def test_groups_by_updated_at_and_scenes_by_group(stash: FakeStash, clock: FakeClock) -> None:
+    a = stash.add_scene("a", groups=["Kept"])
+    b = stash.add_scene("b", groups=["Renamed", ("Kept", 3)])
+    c = stash.add_scene("c")
+    kept, renamed = stash.find_group("Kept"), stash.find_group("Renamed")
+    cursor = format_stash_time(clock.now, 0)
+    clock.advance(10)
+    stash.rename_group(renamed, "Renamed Again")
+    query = """query($since: String!, $sort: String, $dir: SortDirectionEnum) {
+      findGroups(group_filter: {updated_at: {value: $since, modifier: GREATER_THAN}},
+                 filter: {per_page: -1, sort: $sort, direction: $dir}) {
+        count groups { id name updated_at } } }"""
+    reply = stash.graphql(query, {"since": cursor, "sort": "updated_at"})["data"]["findGroups"]
+    assert reply == {
+        "count": 1,
+        "groups": [
+            {"id": renamed, "name": "Renamed Again", "updated_at": format_stash_time(T0 + 10, 0)}
+        ],
+    }
+    everything = stash.graphql(query, {"since": "", "sort": "updated_at", "dir": "DESC"})
+    assert [g["id"] for g in everything["data"]["findGroups"]["groups"]] == [renamed, kept]
+    assert "errors" in stash.graphql(query, {"since": "", "sort": "no_such_sort"})
+
+    scenes = """query($f: SceneFilterType) {
+      findScenes(scene_filter: $f, filter: {sort: "id", per_page: -1}) { scenes { id } } }"""
+
+    def ids(value: list[str], modifier: str) -> list[str]:
+        criteria = {"groups": {"value": value, "modifier": modifier}}
+        return _ids(stash.graphql(scenes, {"f": criteria}))
+
+    assert ids([kept], "INCLUDES") == [a, b]
+    assert ids([renamed], "INCLUDES") == [b]
+    assert ids([kept, renamed], "INCLUDES_ALL") == [b]
+    assert ids([renamed], "EXCLUDES") == [a, c]
+    assert ids([], "IS_NULL") == [c]
+    literal = (
+        f'{{ findScenes(scene_filter: {{groups: {{value: ["{renamed}"], modifier: INCLUDES,'
+        " depth: 0}}) { count } }"
+    )
+    assert stash.graphql_http(literal)[1]["data"]["findScenes"]["count"] == 1
+    assert stash.schema_violations == []
+
+
+def test_renames_with_hooks_off_move_updated_at_and_fire_nothing(
+    stash: FakeStash, clock: FakeClock
+) -> None:
+    scene_id = stash.add_scene("s", performers=["P"], tags=["T"], studio="S", groups=["G"])
+    stamp = stash.scene(scene_id)["updated_at"]
+    ids = {
+        "performer": stash.find_performer("P"),
+        "tag": stash.find_tag("T"),
+        "studio": stash.find_studio("S"),
+        "group": stash.find_group("G"),
+    }
+    cursor = format_stash_time(clock.now, 0)
+    clock.advance(20)
+    assert stash.rename_performer(ids["performer"], "P2", hooks=False) == {
+        "id": ids["performer"],
+        "name": "P2",
+    }
+    stash.rename_tag(ids["tag"], "T2", hooks=False)
+    stash.rename_studio(ids["studio"], "S2", hooks=False)
+    stash.rename_group(ids["group"], "G2", hooks=False)
+    assert stash.runs == [] and stash.user_documents == []
+    scene = stash.scene(scene_id)
+    assert scene["updated_at"] == stamp
+    assert (scene["performers"][0]["name"], scene["tags"][0]["name"]) == ("P2", "T2")
+    assert (scene["studio"]["name"], scene["groups"][0]["group"]["name"]) == ("S2", "G2")
+    # Each object's own updated_at moved, so a cursor-based sync still finds them.
+    query = """query($s: String!) {
+      findPerformers(performer_filter: {updated_at: {value: $s, modifier: GREATER_THAN}}) { count }
+      findTags(tag_filter: {updated_at: {value: $s, modifier: GREATER_THAN}}) { count }
+      findStudios(studio_filter: {updated_at: {value: $s, modifier: GREATER_THAN}}) { count }
+      findGroups(group_filter: {updated_at: {value: $s, modifier: GREATER_THAN}}) { count } }"""
+    counts = stash.graphql(query, {"s": cursor})["data"]
+    assert {name: value["count"] for name, value in counts.items()} == {
+        "findPerformers": 1,
+        "findTags": 1,
+        "findStudios": 1,
+        "findGroups": 1,
+    }
+
+
+# ----------------------------------------------------------------------------- files by name
+
+
+def test_files_filter_basename_follows_stash_string_criteria(stash: FakeStash) -> None:
+    one = stash.add_scene("one", ["/m/a/clip.mp4"])
+    two = stash.add_scene("two", ["/m/b/Other CLIP.MP4", "/m/b/extra.mkv"])
+    three = stash.add_scene("three", ["/m/c/clip.mkv"])
+    four = stash.add_scene("four", ["/m/d/my_clip.mp4"])
+    query = """query($f: SceneFilterType) {
+      findScenes(scene_filter: $f, filter: {sort: "id", per_page: -1}) { scenes { id } } }"""
+
+    def ids(value: str, modifier: str) -> list[str]:
+        criteria = {"files_filter": {"basename": {"value": value, "modifier": modifier}}}
+        return _ids(stash.graphql(query, {"f": criteria}))
+
+    # INCLUDES: LIKE %v%, case-insensitive.
+    assert ids("clip.mp4", "INCLUDES") == [one, two, four]
+    # Any file of the scene counts, not only the primary.
+    assert ids("extra", "INCLUDES") == [two]
+    # Words are matched separately and any one is enough; quotes make a phrase.
+    assert ids("extra clip.mkv", "INCLUDES") == [two, three]
+    assert ids('"other clip"', "INCLUDES") == [two]
+    # EXCLUDES is per file too: "two" has a file without "clip.mp4" in its name, so it matches.
+    assert ids("clip.mp4", "EXCLUDES") == [two, three]
+    # EQUALS: the whole basename. It is still SQL LIKE, so ASCII case folds and _ is a wildcard.
+    assert ids("clip.mp4", "EQUALS") == [one]
+    assert ids("CLIP.mp4", "EQUALS") == [one]
+    assert ids("clip_mp4", "EQUALS") == [one]
+    assert ids("clip", "EQUALS") == []
+    literal = (
+        '{ findScenes(scene_filter: {files_filter: {basename: {value: "clip.mp4",'
+        " modifier: EQUALS}}}) { count } }"
+    )
+    status, reply = stash.graphql_http(literal)
+    assert status == 200 and reply["data"]["findScenes"]["count"] == 1
+    assert stash.schema_violations == []
+
+
+# ----------------------------------------------------------------------------- performer images
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """A GET that does not follow redirects."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", target, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_performer_image_path_and_bytes(stash: FakeStash, clock: FakeClock) -> None:
+    scene_id = stash.add_scene("s", performers=["Ann"])
+    performer = stash.find_performer("Ann")
+    query = "query($id: ID!) { findPerformer(id: $id) { image_path updated_at } }"
+    status, reply = stash.graphql_http(query, {"id": performer})
+    base = f"http://127.0.0.1:{stash.port}/performer/{performer}/image"
+    assert reply["data"]["findPerformer"]["image_path"] == f"{base}?t={int(T0)}&default=true"
+    in_scene = stash.graphql_http(
+        "query($id: ID!) { findScene(id: $id) { performers { image_path } } }", {"id": scene_id}
+    )[1]
+    assert in_scene["data"]["findScene"]["performers"][0]["image_path"].endswith("&default=true")
+    cookie = {"Cookie": f"session={stash.session_value}"}
+    status, headers, body = _get(f"{base}?t={int(T0)}&default=true", cookie)
+    assert status == 200 and body == default_performer_image("Ann")
+    assert stash.performer_image(performer) == body
+    assert headers["Content-Type"] == "image/png" and headers["ETag"] == f'"{_md5(body)}"'
+
+    clock.advance(3)
+    stamp = stash.set_performer_image(performer, b"\xff\xd8photo")
+    assert stamp == format_stash_time(T0 + 3, 0)
+    path = stash.graphql(query, {"id": performer})["data"]["findPerformer"]
+    assert path == {"image_path": f"{stash.url}/performer/{performer}/image?t={int(T0) + 3}",
+                    "updated_at": stamp}
+    status, headers, body = _get(path["image_path"], cookie)
+    assert (status, body, headers["Content-Type"]) == (200, b"\xff\xd8photo", "image/jpeg")
+    # default=true asks for the placeholder even when there is an image (routes_performer.go).
+    assert _get(path["image_path"] + "&default=true", cookie)[2] == default_performer_image("Ann")
+    # ETag and If-None-Match as utils.ServeImage does them.
+    status, _, body = _get(path["image_path"], {**cookie, "If-None-Match": headers["ETag"]})
+    assert (status, body) == (304, b"")
+    assert stash.runs == [] and stash.scene(scene_id)["updated_at"] == format_stash_time(T0, 0)
+
+    stash.set_performer_image(performer, None)
+    assert stash.graphql(query, {"id": performer})["data"]["findPerformer"]["image_path"].endswith(
+        "&default=true"
+    )
+    assert _get(f"{stash.url}/performer/999/image", cookie)[0] == 404
+    assert _get(f"{stash.url}/performer/abc/image", cookie)[0] == 404
+    assert stash.schema_violations == []
+
+
+def test_performer_image_needs_a_session_or_the_api_key(stash: FakeStash) -> None:
+    stash.add_scene("s", performers=["Ann"])
+    performer = stash.find_performer("Ann")
+    url = f"{stash.url}/performer/{performer}/image?t=5"
+    # No credentials: like any page, Stash redirects to the login page (GraphQL would be 401).
+    status, headers, _ = _get(url, {"User-Agent": "PlexMediaServer/1.0"})
+    assert status == 302
+    assert headers["Location"] == f"/login?returnURL=%2Fperformer%2F{performer}%2Fimage%3Ft%3D5"
+    # A client that follows it gets HTML with status 200, not an image.
+    with urllib.request.urlopen(url, timeout=10) as followed:
+        assert followed.status == 200 and followed.headers["Content-Type"].startswith("text/html")
+    assert _get(url, {"Cookie": "session=forged"})[0] == 302
+
+    stash.set_api_key("k3y")
+    image = default_performer_image("Ann")
+    assert _get(url, {"ApiKey": "k3y"})[::2] == (200, image)
+    assert _get(url + "&apikey=k3y")[::2] == (200, image)
+    assert _get(url, {"Cookie": f"session={stash.session_value}"})[::2] == (200, image)
+    # A wrong key is refused outright, even next to a valid cookie (session.Store.Authenticate).
+    assert _get(url + "&apikey=nope", {"Cookie": f"session={stash.session_value}"})[0] == 401
+    assert _get(url, {"ApiKey": "nope"})[0] == 401
+
+    records = stash.image_requests("performer")
+    assert [(r.auth, r.status) for r in records] == [
+        (None, 302),
+        (None, 302),  # the redirected client's first hop
+        ("session", 302),
+        ("apikey-header", 200),
+        ("apikey-query", 200),
+        ("session", 200),
+        ("apikey-query", 401),
+        ("apikey-header", 401),
+    ]
+    assert records[0].user_agent == "PlexMediaServer/1.0" and records[0].object_id == performer
+    assert records[4].params == {"t": "5", "apikey": "k3y"}
+    assert records[5].session == stash.session_value
+    # Screenshots are logged the same way.
+    scene_shot = stash.scene("1")["paths"]["screenshot"]
+    assert _get(scene_shot + "&apikey=k3y")[0] == 200
+    assert [(r.kind, r.auth, r.status) for r in stash.image_requests("scene")] == [
+        ("scene", "apikey-query", 200)
+    ]
+
+
+def test_api_key_also_works_for_graphql_as_query_parameter(stash: FakeStash) -> None:
+    body = json.dumps({"query": "{ findScenes { count } }"}).encode()
+
+    def post(target: str, headers: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", stash.port, timeout=10)
+        try:
+            conn.request("POST", target, body=body,
+                         headers={"Content-Type": "application/json", **headers})
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
+
+    cookie = {"Cookie": f"session={stash.session_value}"}
+    # No key generated yet: presenting one is wrong, whatever else comes with it.
+    assert post("/graphql?apikey=x", cookie) == 401
+    stash.set_api_key("k3y")
+    assert post("/graphql?apikey=k3y", {}) == 200
+    assert post("/graphql", {"ApiKey": "k3y"}) == 200
+    assert post("/graphql?apikey=bad", {}) == 401
+    assert post("/graphql", cookie) == 200
+    stash.set_api_key(None)
+    assert post("/graphql?apikey=k3y", {}) == 401
+    assert [d.session for d in stash.documents()] == [None, None, stash.session_value]
+
+
+# ----------------------------------------------------------------------------- director
+
+
+def test_director_round_trips_through_every_edit(stash: FakeStash) -> None:
+    a = stash.add_scene("a", director="First")
+    b = stash.add_scene("b")
+    query = "query($id: ID!) { findScene(id: $id) { director } }"
+    assert stash.graphql(query, {"id": a})["data"]["findScene"]["director"] == "First"
+    assert stash.graphql(query, {"id": b})["data"]["findScene"]["director"] == ""  # Go string
+    stash.update_scene(a, director="Second")
+    assert stash.scene(a)["director"] == "Second"
+    assert stash.hook_runs()[-1].hook_context["input"] == {"id": a, "director": "Second"}
+    stash.bulk_update([a, b], director="Both")
+    assert [stash.scene(i)["director"] for i in (a, b)] == ["Both", "Both"]
+    assert stash.hook_runs()[-1].hook_context["inputFields"] == ["ids", "director"]
+    stash.scenes_update([{"id": b, "director": "Third"}])
+    assert stash.scene(b)["director"] == "Third"
+    assert stash.silent_update(a, director="Auto") and stash.scene(a)["director"] == "Auto"
+    stash.update_scene(a, director=None)
+    assert stash.scene(a)["director"] == ""
+
+
+# ----------------------------------------------------------------------------- plugin interpreter
+
+
+def test_plugin_runs_under_the_chosen_interpreter(probe_dir: Path, tmp_path: Path) -> None:
+    venv_dir = tmp_path / "bare-venv"
+    venv.create(venv_dir, with_pip=False)
+    bare = venv_dir / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    with FakeStash(probe_dir, stash_dir=tmp_path / "s", python=str(bare), env=env) as fake:
+        output = fake.run_operation({"mode": "echo", "find": "yaml"})
+        assert fake.runs[-1].argv[0] == str(bare)
+        assert Path(output["info"]["prefix"]).resolve() == venv_dir.resolve()
+        assert output["info"]["found"] is False  # the fresh venv has none of the test's packages
+        # Read at every start, so a test can switch interpreters between runs.
+        fake.python = sys.executable
+        output = fake.run_operation({"mode": "echo", "find": "yaml"})
+        assert output["info"]["prefix"] == sys.prefix and output["info"]["found"] is True
+
+
+# ----------------------------------------------------------------------------- request counting
+
+
+def test_requests_are_counted_per_run_and_between_marks(stash: FakeStash) -> None:
+    multi = """{ findScenes { count } findPerformers { count } findTags { count }
+                 findStudios { count } findGroups { count } }"""
+    stash.add_scene("s", ["/m/s.mp4"], performers=["P"], groups=["G"])
+    mark = stash.document_mark()
+    output = stash.run_operation({"mode": "gql", "query": multi})
+    data = output["info"]["reply"]["data"]
+    assert {k: v["count"] for k, v in data.items()} == {
+        "findScenes": 1,
+        "findPerformers": 1,
+        "findTags": 0,
+        "findStudios": 0,
+        "findGroups": 1,
+    }
+    run = stash.runs[-1]
+    # Five root fields, one document, one request.
+    assert len(stash.documents_since(mark)) == 1 and len(stash.documents_for(run)) == 1
+    assert stash.schema_violations == []
+
+    mark = stash.document_mark()
+    many = stash.run_operation(
+        {"mode": "gql_many", "queries": ["{ findScenes { count } }", multi, "{ jobQueue { id } }"]}
+    )
+    assert len(many["info"]["replies"]) == 3
+    assert len(stash.documents_for(stash.runs[-1])) == 3
+    assert len(stash.documents_since(mark, contains="findScenes")) == 2
+    assert stash.documents_for(run)[0].query == multi  # earlier runs keep their own
+
+    # A mutation sent by an operation triggers a hook: each run is charged only its own requests.
+    update = 'mutation { sceneUpdate(input: {id: "1", details: "d"}) { id } }'
+    stash.run_operation({"mode": "gql", "query": update})
+    operation = next(r for r in reversed(stash.runs) if r.kind == "operation")
+    hook = stash.hook_runs()[-1]
+    assert [d.query for d in stash.documents_for(operation)] == [update]
+    assert stash.documents_for(hook) == []
+    # A raw run is tied to the cookie in the stdin it was given, if there is one.
+    assert stash.run_plugin_raw({}, stdin_override=b"[[[").session is None
+    assert stash.documents_for(stash.runs[-1]) == []
+    # Marks survive clear_records: the sequence never restarts.
+    stash.clear_records()
+    assert stash.document_mark() > mark and stash.documents_since(0) == []

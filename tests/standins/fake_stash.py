@@ -37,7 +37,7 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import yaml
 from graphql import (
@@ -74,13 +74,17 @@ from .plugin_runner import (
 )
 
 __all__ = [
+    "DEFAULT_SCENE_IMAGE",
     "FakeStash",
+    "ImageRequest",
     "Job",
     "PluginRun",
     "ReceivedDocument",
     "SchemaViolation",
     "StashGraphQLError",
     "assert_stdout_contract",
+    "default_cover",
+    "default_performer_image",
     "format_stash_time",
     "load_real_schema",
     "REAL_SCHEMA_DIR",
@@ -93,6 +97,8 @@ REAL_SCHEMA_DIR = REPO_ROOT.parent / "shared" / "stash-schema"
 # stash:pkg/plugin/plugins.go maxCyclicLoopDepth
 MAX_HOOK_LOOP_DEPTH = 10
 _SCREENSHOT_PATH = re.compile(r"/scene/(\d+)/screenshot")
+# Any id segment reaches the route; a non-numeric one is Stash's PerformerCtx 404 (after auth).
+_PERFORMER_IMAGE_PATH = re.compile(r"/performer/([^/]+)/image")
 
 
 class StashGraphQLError(RuntimeError):
@@ -147,6 +153,19 @@ def default_cover(scene_id: int) -> bytes:
     return _png(16, 9, hashlib.sha256(f"scene-{scene_id}".encode()).digest()[:3])
 
 
+# Stash serves one static image for every scene whose cover has not been generated yet.
+DEFAULT_SCENE_IMAGE = _png(16, 9, b"\x80\x80\x80")
+
+
+def default_performer_image(name: str) -> bytes:
+    """The placeholder for a performer with no image.
+
+    Stash picks one of its bundled images by a hash of the performer's name, so the placeholder is
+    stable per name and changes when the performer is renamed; this does the same with a colour.
+    """
+    return _png(8, 12, hashlib.sha256(f"performer-{name}".encode()).digest()[:3])
+
+
 def _image_type(data: bytes) -> str:
     if data.startswith(b"\x89PNG"):
         return "image/png"
@@ -199,6 +218,60 @@ _SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+def _sql_like(value: str, pattern: str) -> bool:
+    """SQLite's default LIKE: ``%`` and ``_`` are wildcards, case folds for ASCII letters only."""
+    parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch("".join(parts), value, re.IGNORECASE | re.ASCII | re.DOTALL) is not None
+
+
+def _string_criterion(value: str | None, criterion: dict[str, Any]) -> bool:
+    """stringCriterionHandler (pkg/sqlite/criterion_handlers.go) on one column value.
+
+    INCLUDES/EXCLUDES go through getStringSearchClause: the value is split on whitespace and any
+    word may match ``LIKE %word%`` (a value in double quotes is one phrase); EXCLUDES needs every
+    word absent. EQUALS/NOT_EQUALS are ``LIKE ?`` with the value as given: no added wildcards, yet
+    still case-insensitive for ASCII and with ``%``/``_`` as wildcards.
+    """
+    modifier = criterion["modifier"]
+    target = str(criterion.get("value") or "")
+    text = value or ""
+    if modifier in ("INCLUDES", "EXCLUDES"):
+        query = target.strip()
+        phrase = query.strip('"')
+        words = [phrase] if phrase != query else re.sub(r"\s+", " ", query).split(" ")
+        if value is None:
+            return False  # NULL [NOT] LIKE … is never true
+        hits = [_sql_like(text, f"%{w}%") for w in words]
+        return any(hits) if modifier == "INCLUDES" else not any(hits)
+    if modifier == "EQUALS":
+        return value is not None and _sql_like(text, target)
+    if modifier == "NOT_EQUALS":
+        return value is not None and not _sql_like(text, target)
+    if modifier == "IS_NULL":
+        return not text.strip()
+    if modifier == "NOT_NULL":
+        return bool(text.strip())
+    if modifier in ("MATCHES_REGEX", "NOT_MATCHES_REGEX"):
+        try:
+            found = value is not None and re.search(target, text) is not None
+        except re.error as exc:
+            raise GraphQLError(str(exc)) from None
+        return found if modifier == "MATCHES_REGEX" else value is None or not found
+    raise GraphQLError(f"modifier {modifier} is not supported for this criterion")
+
+
+def _cookie_in(stdin: bytes) -> str | None:
+    """The session cookie value inside a plugin's stdin, if it has one.
+
+    Raw runs may hand the plugin anything at all (bad-input corpora: garbage, 10,000 nested
+    arrays), so every way of failing to find a cookie means "none".
+    """
+    try:
+        return str(json.loads(stdin)["server_connection"]["SessionCookie"]["Value"])
+    except (ValueError, LookupError, TypeError, RecursionError):
+        return None
+
+
 def _session_from_cookies(headers: Sequence[str]) -> str | None:
     for header in headers:
         for part in header.split(";"):
@@ -213,10 +286,35 @@ def _session_from_cookies(headers: Sequence[str]) -> str | None:
 
 @dataclass
 class ReceivedDocument:
+    """One GraphQL request (one HTTP POST), however many root fields its document selects."""
+
     query: Any
     variables: Any
     operation_name: str | None
     via: str  # "http" (plugin or any HTTP client) or "api" (FakeStash.graphql, the test as user)
+    received_at: float
+    # The session cookie it came with: ties the request to the plugin run that was handed it.
+    session: str | None = None
+    # Position in arrival order, never reused (clear_records keeps counting): see document_mark.
+    seq: int = 0
+
+
+@dataclass
+class ImageRequest:
+    """A GET for a scene screenshot or a performer image, answered or refused.
+
+    Kept so a test can tell who fetched an image (the plugin with its cookie, Plex with an API key
+    in the URL, a client with nothing) and what it got back.
+    """
+
+    kind: str  # "scene" or "performer"
+    object_id: str
+    target: str  # path and query exactly as requested
+    params: dict[str, str]
+    auth: str | None  # credential presented: "session", "apikey-header", "apikey-query" or None
+    status: int
+    user_agent: str | None
+    session: str | None
     received_at: float
 
 
@@ -339,11 +437,73 @@ def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_typ
     handler.wfile.write(body)
 
 
+_LOGIN_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Login | Stash</title></head><body></body></html>\n"
+)
+
+
+def _send_unauthorized(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(401)
+    handler.send_header("WWW-Authenticate", "FormBased")
+    handler.send_header("Content-Type", "text/plain; charset=utf-8")
+    handler.send_header("Content-Length", "13")
+    handler.end_headers()
+    handler.wfile.write(b"Unauthorized\n")
+
+
+def _send_redirect(handler: BaseHTTPRequestHandler, location: str) -> None:
+    """http.Redirect with 302 Found, body included, as Go writes it for a GET."""
+    body = f'<a href="{location.replace("&", "&amp;")}">Found</a>.\n\n'.encode()
+    handler.send_response(302)
+    handler.send_header("Location", location)
+    handler.send_header("Content-Type", "text/html; charset=utf-8")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def _etag(data: bytes) -> str:
+    return f'"{hashlib.md5(data).hexdigest()}"'
+
+
+def _image_status(handler: BaseHTTPRequestHandler, data: bytes) -> int:
+    """304 when If-None-Match names the image's ETag (http.ServeContent), else 200."""
+    header = handler.headers.get("If-None-Match", "")
+    wanted = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return 304 if _etag(data) in wanted or "*" in wanted else 200
+
+
+def _send_image(handler: BaseHTTPRequestHandler, data: bytes, status: int) -> None:
+    """utils.ServeImage: ETag = quoted MD5 of the bytes, Cache-Control no-cache, 200 or 304."""
+    etag = _etag(data)
+    if status == 304:
+        handler.send_response(304)
+        handler.send_header("ETag", etag)
+        handler.send_header("Cache-Control", "no-cache")
+        handler.end_headers()
+        return
+    handler.send_response(200)
+    handler.send_header("Content-Type", _image_type(data))
+    handler.send_header("Content-Length", str(len(data)))
+    handler.send_header("ETag", etag)
+    handler.send_header("Cache-Control", "no-cache")
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 # ----------------------------------------------------------------------------- the stand-in
 
 
 class FakeStash:
-    """Stash as the plugin sees it: GraphQL over HTTP, hooks, tasks, operations, the job queue."""
+    """Stash as the plugin sees it: GraphQL over HTTP, hooks, tasks, operations, the job queue.
+
+    ``python`` is the interpreter that runs a plugin whose exec starts with ``python``/``python3``
+    (Stash resolves that word itself, from its python_path setting). It defaults to the test's own
+    interpreter; pass another one, or assign ``self.python`` between runs, to run the plugin under
+    e.g. a fresh venv without its packages. It is read at every process start. The process still
+    gets ``env`` (PYTHONPATH = the plugin dir's parent, then any inherited PYTHONPATH), so pass an
+    ``env`` without PYTHONPATH when the point is an interpreter that cannot see the test's packages.
+    """
 
     def __init__(
         self,
@@ -399,12 +559,15 @@ class FakeStash:
 
         self.session_value = secrets.token_urlsafe(48)
         self._sessions: dict[str, tuple[tuple[str, str], ...]] = {self.session_value: ()}
-        # Settings → Security → API Key: accepted as the ``ApiKey`` header (no hook chain, like
-        # Stash, whose loop protection only reads the cookie). None = no key generated.
+        # Settings → Security → API Key: accepted as the ``ApiKey`` header or the ``apikey``
+        # query parameter wherever the session cookie is (the hook chain still comes from the
+        # cookie only, like Stash's loop protection). None = no key generated. See set_api_key.
         self.api_key: str | None = None
 
         self.runs: list[PluginRun] = []
         self.received_documents: list[ReceivedDocument] = []
+        self._document_seq = 0
+        self.image_request_log: list[ImageRequest] = []
         self.user_documents: list[ReceivedDocument] = []
         self.schema_violations: list[SchemaViolation] = []
         self.skipped_hooks: list[tuple[str, int]] = []
@@ -574,18 +737,57 @@ class FakeStash:
         if failure is not None:
             _send(handler, failure, b"fake stash: injected failure\n", "text/plain; charset=utf-8")
             return
-        path = urlsplit(handler.path).path
+        split = urlsplit(handler.path)
+        path = split.path
+        params = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         token = _session_from_cookies(handler.headers.get_all("Cookie") or [])
-        chain = self._chain_for(token)
-        api_key = handler.headers.get("ApiKey")
-        if chain is None and self.api_key and api_key == self.api_key:
-            chain = ()
-        screenshot = _SCREENSHOT_PATH.fullmatch(path)
-        if not (path == "/graphql" and method == "POST") and not (screenshot and method == "GET"):
+        # session.Store.Authenticate: an API key (header first, then ?apikey=) decides on its own,
+        # and a wrong one is refused even next to a valid cookie; without one, the cookie decides.
+        header_key = handler.headers.get("ApiKey") or ""
+        query_key = params.get("apikey") or ""
+        presented_key = header_key or query_key
+        auth: str | None
+        if header_key:
+            auth = "apikey-header"
+        elif query_key:
+            auth = "apikey-query"
+        else:
+            auth = "session" if token is not None else None
+        key_refused = bool(presented_key) and presented_key != (self.api_key or None)
+        authenticated = bool(presented_key) and not key_refused
+        if not presented_key:
+            authenticated = self._chain_for(token) is not None
+        screenshot = _SCREENSHOT_PATH.fullmatch(path) if method == "GET" else None
+        performer = _PERFORMER_IMAGE_PATH.fullmatch(path) if method == "GET" else None
+        image: tuple[str, re.Match[str]] | None = None
+        if screenshot:
+            image = ("scene", screenshot)
+        elif performer:
+            image = ("performer", performer)
+
+        def refuse_image(status: int) -> None:
+            if image is not None:
+                kind, match = image
+                self._record_image(kind, match.group(1), handler, params, auth, status, token)
+
+        if path == "/login" and method == "GET":
+            # allowUnauthenticated: the login page is what a redirected client ends up with.
+            _send(handler, 200, _LOGIN_PAGE, "text/html; charset=utf-8")
+            return
+        if not (path == "/graphql" and method == "POST") and image is None:
             _send(handler, 404, b"404 page not found\n", "text/plain; charset=utf-8")
             return
-        if chain is None:
-            _send(handler, 401, b"Unauthorized\n", "text/plain; charset=utf-8")
+        if key_refused or (not authenticated and not performer):
+            refuse_image(401)
+            _send_unauthorized(handler)
+            return
+        if not authenticated:
+            # authenticateHandler: a path without a file extension is treated as a page, and an
+            # unauthenticated page request is redirected to the login page (GraphQL gets 401).
+            # The screenshot route above answers 401 instead: the stand-in's older behaviour.
+            refuse_image(302)
+            target = urlencode({"returnURL": f"{path}?{split.query}" if split.query else path})
+            _send_redirect(handler, f"/login?{target}")
             return
         host = handler.headers.get("Host") or f"127.0.0.1:{self.port}"
         if self.reject_unspecified_host and urlsplit(f"//{host}").hostname in ("0.0.0.0", "::"):
@@ -595,12 +797,20 @@ class FakeStash:
                 self.unspecified_host_requests.append(f"{method} {handler.path} Host: {host}")
             _send(handler, 400, b"connect to 127.0.0.1, not 0.0.0.0\n", "text/plain; charset=utf-8")
             return
-        if screenshot:
-            data = self._cover_bytes(int(screenshot.group(1)))
+        if image is not None:
+            kind, match = image
+            data = (
+                self._cover_bytes(int(match.group(1)))
+                if kind == "scene"
+                else self._performer_image_bytes(match.group(1), params.get("default") == "true")
+            )
+            status = 404 if data is None else _image_status(handler, data)
+            # Recorded before answering, so a test that has the response also has the record.
+            self._record_image(kind, match.group(1), handler, params, auth, status, token)
             if data is None:
-                _send(handler, 404, b"scene not found\n", "text/plain; charset=utf-8")
+                _send(handler, 404, f"{kind} not found\n".encode(), "text/plain; charset=utf-8")
             else:
-                _send(handler, 200, data, _image_type(data))
+                _send_image(handler, data, status)
             return
         media_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if media_type != "application/json":
@@ -619,6 +829,41 @@ class FakeStash:
             return
         status, reply = self._handle_graphql(payload, token or "", f"http://{host}", via="http")
         _send(handler, status, json.dumps(reply).encode(), "application/json")
+
+    def _record_image(
+        self,
+        kind: str,
+        object_id: str,
+        handler: BaseHTTPRequestHandler,
+        params: dict[str, str],
+        auth: str | None,
+        status: int,
+        token: str | None,
+    ) -> None:
+        """Log an image GET with the credential it presented and the status it got (or gets)."""
+        record = ImageRequest(
+            kind=kind,
+            object_id=object_id,
+            target=handler.path,
+            params=dict(params),
+            auth=auth,
+            status=status,
+            user_agent=handler.headers.get("User-Agent"),
+            session=token,
+            received_at=time.time(),
+        )
+        with self._lock:
+            self.image_request_log.append(record)
+
+    def image_requests(self, kind: str | None = None) -> list[ImageRequest]:
+        """Screenshot and performer-image GETs in arrival order (``kind``: "scene"/"performer")."""
+        with self._lock:
+            records = list(self.image_request_log)
+        return [r for r in records if kind is None or r.kind == kind]
+
+    def set_api_key(self, key: str | None) -> None:
+        """Settings → Security → API Key: generate (a string) or clear (None) the key."""
+        self.api_key = key or None
 
     def _chain_for(self, token: str | None) -> tuple[tuple[str, str], ...] | None:
         if token is None:
@@ -646,8 +891,12 @@ class FakeStash:
         query = payload.get("query")
         variables = payload.get("variables") or {}
         operation_name = payload.get("operationName") or None
-        record = ReceivedDocument(query, variables, operation_name, via, time.time())
+        record = ReceivedDocument(
+            query, variables, operation_name, via, time.time(), session=token or None
+        )
         with self._lock:
+            self._document_seq += 1
+            record.seq = self._document_seq
             (self.received_documents if via == "http" else self.user_documents).append(record)
         if not isinstance(query, str) or not query.strip():
             return 422, {"errors": [{"message": "no operation provided"}], "data": None}
@@ -759,12 +1008,15 @@ class FakeStash:
             "findPerformers": self._r_find_named_list("performer"),
             "findTags": self._r_find_named_list("tag"),
             "findStudios": self._r_find_named_list("studio"),
+            "findGroup": self._r_find_named("group"),
+            "findGroups": self._r_find_named_list("group"),
             "configuration": lambda _root, _info: {},
             "jobQueue": self._r_job_queue,
             "findJob": self._r_find_job,
         }.items():
             query.fields[name].resolve = resolver
         for name, resolver in {
+            "sceneCreate": self._r_scene_create,
             "sceneUpdate": self._r_scene_update,
             "bulkSceneUpdate": self._r_bulk_scene_update,
             "scenesUpdate": self._r_scenes_update,
@@ -773,6 +1025,7 @@ class FakeStash:
             "performerUpdate": self._r_named_update("performer"),
             "tagUpdate": self._r_named_update("tag"),
             "studioUpdate": self._r_named_update("studio"),
+            "groupUpdate": self._r_named_update("group"),
             "configurePlugin": self._r_configure_plugin,
             "runPluginTask": self._r_run_plugin_task,
             "runPluginOperation": self._r_run_plugin_operation,
@@ -884,40 +1137,115 @@ class FakeStash:
         """
         with self._lock:
             scene_id = self._new_id("scene")
-            now = self._now()
             group_refs = []
             for entry in groups:
                 name, index = (entry, None) if isinstance(entry, str) else entry
                 group_refs.append((self._get_or_create("group", name), index))
-            self._scenes[scene_id] = {
-                "id": scene_id,
-                "title": title or None,
-                "code": code or None,
-                "details": details or None,
-                "director": director or None,
-                "date": date or None,
-                "rating100": rating100,
-                "organized": bool(organized),
-                "urls": list(urls),
-                "created_at": now,
-                "updated_at": now,
-                "files": [self._make_file(spec) for spec in files],
-                "studio_id": self._get_or_create("studio", studio) if studio else None,
-                "performer_ids": sorted({self._get_or_create("performer", n) for n in performers}),
-                "tag_ids": sorted({self._get_or_create("tag", n) for n in tags}),
-                "groups": group_refs,
-                "gallery_ids": [],
-                "stash_ids": [],
-                "play_count": play_count,
-                "play_history": [],
-                "o_counter": 0,
-                "resume_time": None,
-                "play_duration": None,
-                "cover": None,
-            }
+            scene = self._blank_scene(scene_id)
+            scene.update(
+                {
+                    "title": title or None,
+                    "code": code or None,
+                    "details": details or None,
+                    "director": director or None,
+                    "date": date or None,
+                    "rating100": rating100,
+                    "organized": bool(organized),
+                    "urls": list(urls),
+                    "files": [self._make_file(spec) for spec in files],
+                    "studio_id": self._get_or_create("studio", studio) if studio else None,
+                    "performer_ids": sorted(
+                        {self._get_or_create("performer", n) for n in performers}
+                    ),
+                    "tag_ids": sorted({self._get_or_create("tag", n) for n in tags}),
+                    "groups": group_refs,
+                    "play_count": play_count,
+                }
+            )
+            self._scenes[scene_id] = scene
         if hook:
             self._fire_hooks((), "Scene.Create.Post", scene_id, None, None)
         return str(scene_id)
+
+    def _blank_scene(self, scene_id: int) -> dict[str, Any]:
+        """A scene row with nothing set, stamped now; callers fill in what they know."""
+        now = self._now()
+        return {
+            "id": scene_id,
+            "title": None,
+            "code": None,
+            "details": None,
+            "director": None,
+            "date": None,
+            "rating100": None,
+            "organized": False,
+            "urls": [],
+            "created_at": now,
+            "updated_at": now,
+            "files": [],
+            "studio_id": None,
+            "performer_ids": [],
+            "tag_ids": [],
+            "groups": [],
+            "gallery_ids": [],
+            "stash_ids": [],
+            "play_count": 0,
+            "play_history": [],
+            "o_counter": 0,
+            "resume_time": None,
+            "play_duration": None,
+            # cover None = the scene's generated cover (default_cover); has_cover False = nothing
+            # generated yet, so the screenshot route serves Stash's static DEFAULT_SCENE_IMAGE.
+            "cover": None,
+            "has_cover": True,
+        }
+
+    def scan_new_file(self, path: str | dict[str, Any], **fields: Any) -> str:
+        """Stash's scan found a new video file: a new scene, then Scene.Create.Post, then a cover.
+
+        The hook gets a null input and no inputFields, and runs before the cover exists (scan.go
+        registers the hook before the post-commit cover generation), so a plugin that fetches the
+        screenshot from its Create hook gets DEFAULT_SCENE_IMAGE. Call generate_cover to finish
+        the scan. ``fields`` are add_scene's keywords (a scan sets none of them; a test may).
+        ``add_scene(..., hook=True)`` differs: that scene has its cover before the hook runs.
+        """
+        fields.pop("hook", None)
+        scene_id = self.add_scene(files=[path], **fields)
+        with self._lock:
+            self._scenes[int(scene_id)]["has_cover"] = False
+        self._fire_hooks((), "Scene.Create.Post", int(scene_id), None, None)
+        return scene_id
+
+    def generate_cover(self, scene_id: str | int, data: bytes | None = None) -> str:
+        """The scan's cover generation: the scene gets its cover, updated_at moves, no hook fires.
+
+        ``data`` None gives the scene's own default_cover. Returns the new updated_at.
+        """
+        with self._lock:
+            scene = self._scenes[int(scene_id)]
+            scene["cover"] = None if data is None else bytes(data)
+            scene["has_cover"] = True
+            scene["updated_at"] = self._now()
+            return scene["updated_at"]
+
+    def has_cover(self, scene_id: str | int) -> bool:
+        """False from scan_new_file (or sceneCreate without cover_image) until a cover is set."""
+        with self._lock:
+            return bool(self._scenes[int(scene_id)]["has_cover"])
+
+    def move_file(self, scene_id: str | int, new_path: str) -> PluginRun | None:
+        """A rescan found the scene's primary file moved or renamed.
+
+        Same file (id and fingerprints kept), new path and basename; updated_at moves and
+        Scene.Update.Post fires with a null input, exactly as scan_update. Returns that hook run.
+        """
+        with self._lock:
+            files = self._scenes[int(scene_id)]["files"]
+            if not files:
+                raise ValueError(f"scene {scene_id} has no file to move")
+            files[0]["path"] = str(new_path)
+            files[0]["basename"] = str(new_path).replace("\\", "/").rsplit("/", 1)[-1]
+        return self.scan_update(scene_id)
 
     def scene(self, scene_id: str | int) -> dict[str, Any]:
         """The scene as findScene returns it (URLs based on 127.0.0.1), plus nothing else."""
@@ -941,6 +1269,7 @@ class FakeStash:
         with self._lock:
             scene = self._scenes[int(scene_id)]
             scene["cover"] = bytes(data)
+            scene["has_cover"] = True
             if bump:
                 scene["updated_at"] = self._now()
 
@@ -955,11 +1284,51 @@ class FakeStash:
             scene = self._scenes.get(scene_id)
             if scene is None:
                 return None
+            if not scene["has_cover"]:
+                return DEFAULT_SCENE_IMAGE
             return scene["cover"] if scene["cover"] is not None else default_cover(scene_id)
+
+    # ---- performer images
+
+    def set_performer_image(self, performer_id: str | int, data: bytes | None) -> str:
+        """Set (bytes) or remove (None) a performer's image: updated_at moves, no hook fires.
+
+        Returns the performer's new updated_at.
+        """
+        with self._lock:
+            item = self._performers[int(performer_id)]
+            item.extra["image"] = None if data is None else bytes(data)
+            item.extra["updated_at"] = self._now()
+            return item.extra["updated_at"]
+
+    def performer_image(self, performer_id: str | int) -> bytes:
+        """What GET /performer/{id}/image serves (the placeholder when there is no image)."""
+        data = self._performer_image_bytes(str(performer_id), False)
+        if data is None:
+            raise KeyError(f"no performer {performer_id}")
+        return data
+
+    def _performer_image_bytes(self, raw_id: str, force_default: bool) -> bytes | None:
+        """routes_performer.go Image: ``default=true`` serves the placeholder even with an image."""
+        try:
+            performer_id = int(raw_id)
+        except ValueError:
+            return None
+        with self._lock:
+            item = self._performers.get(performer_id)
+            if item is None:
+                return None
+            image = item.extra.get("image")
+            if force_default or not image:
+                return default_performer_image(item.name)
+            return bytes(image)
 
     # ---- views (what GraphQL returns)
 
-    def _named_view(self, kind: str, item: _Named | None, depth: int = 0) -> dict[str, Any] | None:
+    def _named_view(
+        self, kind: str, item: _Named | None, depth: int = 0, base_url: str | None = None
+    ) -> dict[str, Any] | None:
+        """A performer/tag/studio/group as GraphQL returns it; URLs are built on ``base_url``."""
         if item is None:
             return None
         view: dict[str, Any] = {
@@ -969,6 +1338,10 @@ class FakeStash:
         }
         if kind == "performer":
             view["disambiguation"] = item.extra.get("disambiguation")
+            # urlbuilders.PerformerURLBuilder: ?t=<updated_at unix>, &default=true without an image.
+            stamp = stash_time_to_unix(item.extra["updated_at"])
+            url = f"{base_url or self.url}/performer/{item.id}/image?t={stamp}"
+            view["image_path"] = url if item.extra.get("image") else url + "&default=true"
         if kind == "studio":
             parent = self._studios.get(item.extra.get("parent_id") or 0)
             view["parent_studio"] = (
@@ -1005,7 +1378,8 @@ class FakeStash:
             ],
             "tags": [self._named_view("tag", self._tags[t]) for t in scene["tag_ids"]],
             "performers": [
-                self._named_view("performer", self._performers[p]) for p in scene["performer_ids"]
+                self._named_view("performer", self._performers[p], base_url=base_url)
+                for p in scene["performer_ids"]
             ],
         }
 
@@ -1059,6 +1433,7 @@ class FakeStash:
             scene["o_counter"] = data["o_counter"]
         if data.get("cover_image"):
             scene["cover"] = self._decode_cover(data["cover_image"])
+            scene["has_cover"] = True
         if data.get("primary_file_id") is not None:
             wanted = str(data["primary_file_id"])
             files = scene["files"]
@@ -1171,23 +1546,38 @@ class FakeStash:
         )
         return data["sceneDestroy"]
 
-    def rename_performer(self, performer_id: str | int, name: str) -> dict[str, Any]:
+    def _rename(self, kind: str, object_id: str | int, name: str, hooks: bool) -> dict[str, Any]:
+        """The UI's rename (``<kind>Update`` with ``{id, name}``, so hooks fire) or, with
+        ``hooks=False``, the same row change with no hook: a disabled plugin, a failed hook."""
+        if not hooks:
+            with self._lock:
+                item = self._table(kind)[int(object_id)]
+                item.name = name
+                item.extra["updated_at"] = self._now()
+                return {"id": str(item.id), "name": item.name}
+        mutation = f"{kind}Update"
+        type_name = f"{kind.capitalize()}UpdateInput"
         return self._data(
-            "mutation($input: PerformerUpdateInput!) { performerUpdate(input: $input) { id name } }",
-            {"input": {"id": str(performer_id), "name": name}},
-        )["performerUpdate"]
+            f"mutation($input: {type_name}!) {{ {mutation}(input: $input) {{ id name }} }}",
+            {"input": {"id": str(object_id), "name": name}},
+        )[mutation]
 
-    def rename_tag(self, tag_id: str | int, name: str) -> dict[str, Any]:
-        return self._data(
-            "mutation($input: TagUpdateInput!) { tagUpdate(input: $input) { id name } }",
-            {"input": {"id": str(tag_id), "name": name}},
-        )["tagUpdate"]
+    def rename_performer(
+        self, performer_id: str | int, name: str, *, hooks: bool = True
+    ) -> dict[str, Any]:
+        return self._rename("performer", performer_id, name, hooks)
 
-    def rename_studio(self, studio_id: str | int, name: str) -> dict[str, Any]:
-        return self._data(
-            "mutation($input: StudioUpdateInput!) { studioUpdate(input: $input) { id name } }",
-            {"input": {"id": str(studio_id), "name": name}},
-        )["studioUpdate"]
+    def rename_tag(self, tag_id: str | int, name: str, *, hooks: bool = True) -> dict[str, Any]:
+        return self._rename("tag", tag_id, name, hooks)
+
+    def rename_studio(
+        self, studio_id: str | int, name: str, *, hooks: bool = True
+    ) -> dict[str, Any]:
+        return self._rename("studio", studio_id, name, hooks)
+
+    def rename_group(self, group_id: str | int, name: str, *, hooks: bool = True) -> dict[str, Any]:
+        """groupUpdate: Group.Update.Post, then Movie.Update.Post (both with ``{id, name}``)."""
+        return self._rename("group", group_id, name, hooks)
 
     def add_play(self, scene_id: str | int) -> int:
         """sceneAddPlay: play_count goes up, updated_at does not move, no hook fires."""
@@ -1309,12 +1699,25 @@ class FakeStash:
             "performers": set(scene["performer_ids"]),
             "tags": set(scene["tag_ids"]),
             "studios": {scene["studio_id"]} if scene["studio_id"] else set(),
+            # Groups have no sub-groups here, so ``depth`` changes nothing.
+            "groups": {gid for gid, _ in scene["groups"]},
         }
         for key, have in relations.items():
             criterion = criteria.get(key)
             if criterion is not None and not self._multi(have, criterion):
                 return False
+        files_filter = criteria.get("files_filter")
+        if files_filter is not None and not any(
+            self._file_matches(f, files_filter) for f in scene["files"]
+        ):
+            return False
         return True
+
+    @staticmethod
+    def _file_matches(file: dict[str, Any], criteria: dict[str, Any]) -> bool:
+        """FileFilterType for one file; a scene matches when any of its files does (a join)."""
+        basename = criteria.get("basename")
+        return basename is None or _string_criterion(file["basename"], basename)
 
     @staticmethod
     def _compare(value: Any, criterion: dict[str, Any]) -> bool:
@@ -1364,18 +1767,20 @@ class FakeStash:
         raise GraphQLError(f"modifier {modifier} is not supported for this criterion")
 
     def _r_find_named(self, kind: str) -> Callable[..., Any]:
-        def resolve(_root: Any, _info: Any, **args: Any) -> dict[str, Any] | None:
+        def resolve(_root: Any, info: Any, **args: Any) -> dict[str, Any] | None:
             with self._lock:
-                return self._named_view(kind, self._table(kind).get(_atoi(args["id"])))
+                item = self._table(kind).get(_atoi(args["id"]))
+                return self._named_view(kind, item, base_url=info.context.base_url)
 
         return resolve
 
     def _r_find_named_list(self, kind: str) -> Callable[..., Any]:
-        """findPerformers/findTags/findStudios: ids, an updated_at criterion, sort and paging."""
+        """findPerformers/Tags/Studios/Groups: ids, an updated_at criterion, sort and paging."""
         filter_arg, items = {
             "performer": ("performer_filter", "performers"),
             "tag": ("tag_filter", "tags"),
             "studio": ("studio_filter", "studios"),
+            "group": ("group_filter", "groups"),
         }[kind]
         sort_keys: dict[str, Callable[[_Named], Any]] = {
             "id": lambda n: n.id,
@@ -1383,7 +1788,7 @@ class FakeStash:
             "updated_at": lambda n: n.extra.get("updated_at") or "",
         }
 
-        def resolve(_root: Any, _info: Any, **args: Any) -> dict[str, Any]:
+        def resolve(_root: Any, info: Any, **args: Any) -> dict[str, Any]:
             find = args.get("filter") or {}
             criteria = args.get(filter_arg) or {}
             with self._lock:
@@ -1406,7 +1811,9 @@ class FakeStash:
                 if per_page >= 0:
                     page = max(1, find.get("page") or 1)
                     found = found[(page - 1) * per_page : page * per_page]
-                return {"count": count, items: [self._named_view(kind, n) for n in found]}
+                base_url = info.context.base_url
+                views = [self._named_view(kind, n, base_url=base_url) for n in found]
+                return {"count": count, items: views}
 
         return resolve
 
@@ -1436,6 +1843,43 @@ class FakeStash:
             return None if job is None else job.view()
 
     # ------------------------------------------------------------------ mutation resolvers
+
+    def _r_scene_create(self, _root: Any, info: Any, **args: Any) -> dict[str, Any] | None:
+        """sceneCreate (pkg/scene/create.go): the scene, its files, then Scene.Create.Post with a
+        null input whatever was sent. No cover is generated: without cover_image the scene serves
+        DEFAULT_SCENE_IMAGE. ``file_ids`` move existing files here, the first becoming primary; a
+        file that is another scene's primary is refused, and the whole create with it."""
+        data = dict(args["input"])
+        requested = data.pop("file_ids", None) or []
+        file_ids = list(dict.fromkeys(str(_atoi(raw)) for raw in requested))
+        with self._lock:
+            owners: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            for file_id in file_ids:
+                found = next(
+                    (
+                        (scene, f)
+                        for scene in self._scenes.values()
+                        for f in scene["files"]
+                        if f["id"] == file_id
+                    ),
+                    None,
+                )
+                if found is None:
+                    raise GraphQLError(f"assigning file {file_id} to new scene: file not found")
+                if found[0]["files"][0] is found[1]:
+                    raise GraphQLError(
+                        f"assigning file {file_id} to new scene: cannot reassign primary file"
+                    )
+                owners.append(found)
+            scene = self._blank_scene(self._new_id("scene"))
+            scene["has_cover"] = False
+            self._apply_scene_input(scene, data)  # validates references before anything moves
+            for owner, moved in owners:
+                owner["files"].remove(moved)
+                scene["files"].append(moved)
+            self._scenes[scene["id"]] = scene
+        self._fire_hooks(info.context.chain, "Scene.Create.Post", scene["id"], None, None)
+        return self._view_after_hooks(scene["id"], info)
 
     def _r_scene_update(self, _root: Any, info: Any, **args: Any) -> dict[str, Any] | None:
         data = args["input"]
@@ -1525,8 +1969,13 @@ class FakeStash:
             "performer": "PerformerUpdateInput",
             "tag": "TagUpdateInput",
             "studio": "StudioUpdateInput",
+            "group": "GroupUpdateInput",
         }[kind]
-        trigger = f"{kind.capitalize()}.Update.Post"
+        triggers = [f"{kind.capitalize()}.Update.Post"]
+        if kind == "group":
+            # resolver_mutation_group.go GroupUpdate: "for backwards compatibility - run both movie
+            # and group hooks", Group first, same input and fields.
+            triggers.append("Movie.Update.Post")
 
         def resolve(_root: Any, info: Any, **args: Any) -> dict[str, Any] | None:
             data = args["input"]
@@ -1547,11 +1996,17 @@ class FakeStash:
                     item.extra["parent_id"] = parent
                 item.extra["updated_at"] = self._now()  # the object's own row, never its scenes
                 item_id = item.id
-            self._fire_hooks(
-                info.context.chain, trigger, item_id, self._hook_input(data, type_name), list(data)
-            )
+            for trigger in triggers:
+                self._fire_hooks(
+                    info.context.chain,
+                    trigger,
+                    item_id,
+                    self._hook_input(data, type_name),
+                    list(data),
+                )
             with self._lock:
-                return self._named_view(kind, self._table(kind).get(item_id))
+                item = self._table(kind).get(item_id)
+                return self._named_view(kind, item, base_url=info.context.base_url)
 
         return resolve
 
@@ -1679,6 +2134,7 @@ class FakeStash:
             on_progress=on_progress,
         )
         run.job_id = job.id if job else None
+        run.session = token if stdin_override is None else _cookie_in(stdin_override)
         with self._lock:
             self.runs.append(run)
             prefix = f"[Plugin / {self.manifest.name}] "
@@ -1855,6 +2311,31 @@ class FakeStash:
         with self._lock:
             return [r for r in self.runs if r.kind == "task"]
 
+    def document_mark(self) -> int:
+        """A point in the request stream: pass it to documents_since to get what came after."""
+        with self._lock:
+            return self._document_seq + 1
+
+    def documents_since(
+        self, mark: int, *, contains: str | None = None
+    ) -> list[ReceivedDocument]:
+        """HTTP documents received at or after ``mark`` (from document_mark): one per request,
+        however many root fields each selects. Requests refused before GraphQL (401, injected
+        failures, wrong content type) are not documents and are not counted."""
+        return [d for d in self.documents(contains=contains) if d.seq >= mark]
+
+    def documents_for(
+        self, run: PluginRun, *, contains: str | None = None
+    ) -> list[ReceivedDocument]:
+        """The documents one plugin run sent: those carrying the session cookie it was handed.
+
+        Nested hook runs get cookies of their own, so their requests are not counted here; a
+        run that authenticated with an API key and no cookie sent nothing this can attribute.
+        """
+        if run.session is None:
+            return []
+        return [d for d in self.documents(contains=contains) if d.session == run.session]
+
     def documents(self, *, contains: str | None = None) -> list[ReceivedDocument]:
         """Documents received over HTTP (the plugin's), optionally those mentioning ``contains``."""
         with self._lock:
@@ -1870,6 +2351,7 @@ class FakeStash:
             self.user_documents.clear()
             self.skipped_hooks.clear()
             self.stash_log.clear()
+            self.image_request_log.clear()
 
 
 def _plugin_value(value: dict[str, Any] | None) -> Any:

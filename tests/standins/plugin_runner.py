@@ -680,6 +680,8 @@ class PluginRun:
     timed_out: bool = False
     stderr_overflow: bool = False
     job_id: str | None = None
+    # The session cookie value Stash handed this process (FakeStash.documents_for matches on it).
+    session: str | None = None
 
     @property
     def hook_context(self) -> dict[str, Any] | None:
