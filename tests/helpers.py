@@ -108,7 +108,7 @@ def queue_directly(data_dir: Path, stash, scene_ids: list[str], reason: str = "t
 def drain_until_idle(stash, data_dir: Path, *, max_runs: int = 30, deadline_s: float = 180,
                      fast: bool = True) -> list:
     """Run Process queue until the inbox is empty (bounded in runs and time); returns the runs."""
-    runs = []
+    runs: list[Any] = []
     give_up = time.monotonic() + deadline_s
     for _ in range(max_runs):
         stash.wait_for_jobs(max(1.0, give_up - time.monotonic()))
@@ -180,7 +180,7 @@ def title_puts(plex, rating_key: int) -> list[str]:
 
 def all_log_text(stash) -> str:
     """Every log line, output and error of every plugin run, for "never anywhere" checks."""
-    parts = []
+    parts: list[str] = []
     for run in stash.runs:
         parts.extend(message for _, message in run.logs)
         parts.append(str(run.error))

@@ -16,6 +16,7 @@ import threading
 import time
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -140,21 +141,23 @@ def _measured_run(stash, stdin: bytes, timeout: float = 120) -> tuple[int, bytes
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=str(stash.cwd), env=env)
+    to_child, from_child, child_err = proc.stdin, proc.stdout, proc.stderr
+    assert to_child is not None and from_child is not None and child_err is not None  # all PIPE
     out: list[bytes] = []
     err: list[bytes] = []
 
     def feed() -> None:
         try:
-            proc.stdin.write(stdin)
+            to_child.write(stdin)
         except OSError:
             pass
         finally:
-            proc.stdin.close()
+            to_child.close()
 
     threads = [
         threading.Thread(target=feed, daemon=True),
-        threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True),
-        threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True),
+        threading.Thread(target=lambda: out.append(from_child.read()), daemon=True),
+        threading.Thread(target=lambda: err.append(child_err.read()), daemon=True),
     ]
     for thread in threads:
         thread.start()
@@ -201,7 +204,7 @@ def test_100_mb_cover_image_in_the_hook_input(fake_stash, data_dir: Path) -> Non
 # -- settings ---------------------------------------------------------------------------------
 
 
-SETTING_CASES = [
+SETTING_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     # (case, settings overrides, setting named, a phrase of the fix)
     ("url without scheme", {"plex_url": "127.0.0.1:32400"}, "plex_url", "http://127.0.0.1:32400"),
     ("url empty", {"plex_url": ""}, "plex_url", "is empty"),

@@ -21,6 +21,7 @@ import venv
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,6 +207,19 @@ def _stash_at(probe_dir: Path, tmp_path: Path, clock: FakeClock, offset: int) ->
     )
 
 
+def _found(object_id: str | None) -> str:
+    """The id of a performer, tag, studio or group the test created (so it must be found)."""
+    assert object_id is not None
+    return object_id
+
+
+def _context(run: PluginRun) -> dict[str, Any]:
+    """A hook run's hookContext: every hook run is given one."""
+    context = run.hook_context
+    assert context is not None, f"{run.kind} {run.name!r} has no hookContext"
+    return context
+
+
 def _ids(reply: dict) -> list[str]:
     assert "errors" not in reply, reply
     return [s["id"] for s in reply["data"]["findScenes"]["scenes"]]
@@ -256,7 +270,7 @@ def test_cover_change_changes_bytes_and_screenshot_stamp(
     # Through the UI path: cover_image as a data URL, which also fires the hook.
     stash.update_scene(scene_id, cover_image=cover_data_url(b"\x89PNGuploaded"))
     assert stash.cover(scene_id) == b"\x89PNGuploaded"
-    assert [r.hook_context["inputFields"] for r in stash.hook_runs()] == [["id", "cover_image"]]
+    assert [_context(r)["inputFields"] for r in stash.hook_runs()] == [["id", "cover_image"]]
 
 
 # ----------------------------------------------------------------------------- timestamps
@@ -550,7 +564,7 @@ def test_scene_update_hook_is_synchronous_with_exact_stdin(
 def test_scenes_update_runs_one_hook_per_scene_with_the_whole_array(stash: FakeStash) -> None:
     a = stash.add_scene("a")
     b = stash.add_scene("b")
-    inputs = [{"id": a, "title": "A2"}, {"id": b, "details": "new", "organized": True}]
+    inputs: list[dict[str, Any]] = [{"id": a, "title": "A2"}, {"id": b, "details": "new", "organized": True}]
     stash.scenes_update(inputs)
     contexts = [r.hook_context for r in stash.hook_runs()]
     assert contexts == [
@@ -620,17 +634,17 @@ def test_renames_fire_object_hooks_and_leave_scenes_alone(
     scene_id = stash.add_scene("s", performers=["Old Name"], tags=["t"], studio="st")
     stamp = stash.scene(scene_id)["updated_at"]
     clock.advance(30)
-    performer = stash.find_performer("Old Name")
+    performer = _found(stash.find_performer("Old Name"))
     stash.rename_performer(performer, "New Name")
-    stash.rename_tag(stash.find_tag("t"), "t2")
-    stash.rename_studio(stash.find_studio("st"), "st2")
-    assert [(r.hook_context["type"], r.hook_context["id"]) for r in stash.hook_runs()] == [
+    stash.rename_tag(_found(stash.find_tag("t")), "t2")
+    stash.rename_studio(_found(stash.find_studio("st")), "st2")
+    assert [(_context(r)["type"], _context(r)["id"]) for r in stash.hook_runs()] == [
         ("Performer.Update.Post", int(performer)),
-        ("Tag.Update.Post", int(stash.find_tag("t2"))),
-        ("Studio.Update.Post", int(stash.find_studio("st2"))),
+        ("Tag.Update.Post", int(_found(stash.find_tag("t2")))),
+        ("Studio.Update.Post", int(_found(stash.find_studio("st2")))),
     ]
-    assert stash.hook_runs()[0].hook_context["input"] == {"id": performer, "name": "New Name"}
-    assert stash.hook_runs()[0].hook_context["inputFields"] == ["id", "name"]
+    assert _context(stash.hook_runs()[0])["input"] == {"id": performer, "name": "New Name"}
+    assert _context(stash.hook_runs()[0])["inputFields"] == ["id", "name"]
     scene = stash.scene(scene_id)
     assert scene["updated_at"] == stamp and scene["performers"][0]["name"] == "New Name"
 
@@ -641,7 +655,7 @@ def test_renamed_objects_are_found_by_their_own_updated_at(
     stash.add_scene("s", performers=["Kept", "Renamed"], tags=["t"], studio="st")
     cursor = format_stash_time(clock.now, 0)
     clock.advance(10)
-    renamed = stash.find_performer("Renamed")
+    renamed = _found(stash.find_performer("Renamed"))
     stash.rename_performer(renamed, "Renamed Again")
     query = """query($since: String!) {
       findPerformers(performer_filter: {updated_at: {value: $since, modifier: GREATER_THAN}},
@@ -678,10 +692,10 @@ def test_hook_input_nulls_mode_lists_every_go_struct_field(probe_dir: Path, tmp_
         scene_id = fake.add_scene("a")
         fake.update_scene(scene_id, title="b")
         (run,) = fake.hook_runs()
-        hook_input = run.hook_context["input"]
+        hook_input = _context(run)["input"]
         assert hook_input["title"] == "b" and hook_input["details"] is None
         assert list(hook_input)[:3] == ["clientMutationId", "id", "title"]
-        assert run.hook_context["inputFields"] == ["id", "title"]
+        assert _context(run)["inputFields"] == ["id", "title"]
 
 
 def test_hooks_stop_after_ten_nested_loops(stash: FakeStash) -> None:
@@ -1107,7 +1121,7 @@ def test_group_rename_fires_group_then_movie_hooks_and_leaves_scenes(
     stash: FakeStash, clock: FakeClock
 ) -> None:
     scene_id = stash.add_scene("s", groups=[("G", 1)])
-    group = stash.find_group("G")
+    group = _found(stash.find_group("G"))
     stamp = stash.scene(scene_id)["updated_at"]
     clock.advance(10)
     assert stash.rename_group(group, "G2") == {"id": group, "name": "G2"}
@@ -1130,7 +1144,7 @@ def test_groups_by_updated_at_and_scenes_by_group(stash: FakeStash, clock: FakeC
     a = stash.add_scene("a", groups=["Kept"])
     b = stash.add_scene("b", groups=["Renamed", ("Kept", 3)])
     c = stash.add_scene("c")
-    kept, renamed = stash.find_group("Kept"), stash.find_group("Renamed")
+    kept, renamed = _found(stash.find_group("Kept")), _found(stash.find_group("Renamed"))
     cursor = format_stash_time(clock.now, 0)
     clock.advance(10)
     stash.rename_group(renamed, "Renamed Again")
@@ -1175,10 +1189,10 @@ def test_renames_with_hooks_off_move_updated_at_and_fire_nothing(
     scene_id = stash.add_scene("s", performers=["P"], tags=["T"], studio="S", groups=["G"])
     stamp = stash.scene(scene_id)["updated_at"]
     ids = {
-        "performer": stash.find_performer("P"),
-        "tag": stash.find_tag("T"),
-        "studio": stash.find_studio("S"),
-        "group": stash.find_group("G"),
+        "performer": _found(stash.find_performer("P")),
+        "tag": _found(stash.find_tag("T")),
+        "studio": _found(stash.find_studio("S")),
+        "group": _found(stash.find_group("G")),
     }
     cursor = format_stash_time(clock.now, 0)
     clock.advance(20)
@@ -1253,6 +1267,7 @@ def test_files_filter_basename_follows_stash_string_criteria(stash: FakeStash) -
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """A GET that does not follow redirects."""
     parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None, url
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -1265,7 +1280,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 def test_performer_image_path_and_bytes(stash: FakeStash, clock: FakeClock) -> None:
     scene_id = stash.add_scene("s", performers=["Ann"])
-    performer = stash.find_performer("Ann")
+    performer = _found(stash.find_performer("Ann"))
     query = "query($id: ID!) { findPerformer(id: $id) { image_path updated_at } }"
     status, reply = stash.graphql_http(query, {"id": performer})
     base = f"http://127.0.0.1:{stash.port}/performer/{performer}/image"
@@ -1386,10 +1401,10 @@ def test_director_round_trips_through_every_edit(stash: FakeStash) -> None:
     assert stash.graphql(query, {"id": b})["data"]["findScene"]["director"] == ""  # Go string
     stash.update_scene(a, director="Second")
     assert stash.scene(a)["director"] == "Second"
-    assert stash.hook_runs()[-1].hook_context["input"] == {"id": a, "director": "Second"}
+    assert _context(stash.hook_runs()[-1])["input"] == {"id": a, "director": "Second"}
     stash.bulk_update([a, b], director="Both")
     assert [stash.scene(i)["director"] for i in (a, b)] == ["Both", "Both"]
-    assert stash.hook_runs()[-1].hook_context["inputFields"] == ["ids", "director"]
+    assert _context(stash.hook_runs()[-1])["inputFields"] == ["ids", "director"]
     stash.scenes_update([{"id": b, "director": "Third"}])
     assert stash.scene(b)["director"] == "Third"
     assert stash.silent_update(a, director="Auto") and stash.scene(a)["director"] == "Auto"

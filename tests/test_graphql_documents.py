@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from graphql import (
@@ -22,7 +22,9 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
+    TypeNode,
     build_schema,
+    is_input_type,
     parse,
     type_from_ast,
     validate,
@@ -104,6 +106,12 @@ def _operation(document: str) -> OperationDefinitionNode:
     return operations[0]
 
 
+def _standin_input_type(node: TypeNode) -> GraphQLInputType:
+    var_type = type_from_ast(STANDIN_SCHEMA, node)
+    assert is_input_type(var_type), f"{node} is not an input type of the stand-in schema"
+    return cast(GraphQLInputType, var_type)
+
+
 def _sample(name: str, var_type: GraphQLInputType, stash: FakeStash) -> Any:
     if name == "plugin_id":
         return stash.plugin_id
@@ -152,8 +160,8 @@ def test_document_is_answered_by_the_standin(name: str, stash: FakeStash) -> Non
     variables = {
         d.variable.name.value: _sample(
             d.variable.name.value,
-            type_from_ast(STANDIN_SCHEMA, d.type),
-            stash,  # type: ignore[arg-type]
+            _standin_input_type(d.type),
+            stash,
         )
         for d in operation.variable_definitions or ()
     }

@@ -76,7 +76,9 @@ def test_unchanged_scene_enqueues_nothing_after_sync(linked, data_dir: Path, dra
     state = SyncState(str(data_dir / db.DB_NAME))
     from sync.timestamps import parse_instant
 
-    state.update_success(int(scene), "/library/metadata/1", stamp, fetched_at=parse_instant(stamp) + 2)
+    synced_at = parse_instant(stamp)
+    assert synced_at is not None
+    state.update_success(int(scene), "/library/metadata/1", stamp, fetched_at=synced_at + 2)
     state.close()
     context = hook_runs(stash)[-1].args["hookContext"]
     again = stash.run_hook_raw(context)

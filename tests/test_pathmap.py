@@ -71,7 +71,7 @@ def test_a_malformed_rule_is_named_with_the_fix(text: str, message: str) -> None
 # -- properties -----------------------------------------------------------------
 
 _SEGMENT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\;=>\x00"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/\\;=>\x00"),
     min_size=1, max_size=8,
 ).filter(lambda s: s.strip() == s and s not in (".", ".."))
 _POSIX_PATH = st.lists(_SEGMENT, min_size=1, max_size=5).map(lambda parts: "/" + "/".join(parts))

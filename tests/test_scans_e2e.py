@@ -55,7 +55,7 @@ def stash_at(tmp_path: Path, data_dir: Path, fake_plex, clock: Clock) -> Iterato
     """Start a Stash stand-in in a given UTC offset, configured for the Plex stand-in."""
     from tests.standins.fake_stash import FakeStash
 
-    started = []
+    started: list[FakeStash] = []
 
     def start(tz_offset_minutes: int):
         stash = FakeStash(
@@ -145,6 +145,7 @@ def test_cursor_helpers_keep_stashs_own_offset() -> None:
     assert shift_stamp("2026-01-11T07:07:53Z", -120) == "2026-01-11T07:05:53Z"
     # Same instant, written as Stash would in each offset.
     instant = parse_instant("2026-01-11T18:07:53+11:00")
+    assert instant is not None
     assert format_in_zone(instant, "Z") == "2026-01-11T07:07:53Z"
     assert format_in_zone(instant, "-05:00") == "2026-01-11T02:07:53-05:00"
     # The value sent: cursor minus the margin, in the cursor's offset...
@@ -180,6 +181,7 @@ def test_sync_recent_across_a_plus_eleven_offset_finds_every_late_edit(stash_at,
     assert first.output["queued"] == 4 and first.output["drain"]["written"] == 4
     assert {plex.item(rk)["title"] for _, rk in lib.values()} == {"Scene A", "Scene B", "Scene C", "Scene D"}
     cursor = cursor_of(data_dir)
+    assert cursor is not None
     # The cursor is a value Stash itself returned, in Stash's own offset.
     assert cursor == max(stash.scene(s)["updated_at"] for s, _ in lib.values())
     assert cursor.endswith("+11:00")
@@ -214,7 +216,10 @@ def test_sync_recent_across_a_plus_eleven_offset_finds_every_late_edit(stash_at,
     assert plex.item(rk_c)["tags"]["actor"] == ["Performer C Renamed"]
     assert written_keys(plex) == {rk_a, rk_b, rk_c}  # D untouched
     new_cursor = cursor_of(data_dir)
-    assert new_cursor.endswith("+11:00") and parse_instant(new_cursor) > parse_instant(cursor)
+    assert new_cursor is not None
+    new_instant, old_instant = parse_instant(new_cursor), parse_instant(cursor)
+    assert new_instant is not None and old_instant is not None
+    assert new_cursor.endswith("+11:00") and new_instant > old_instant
     assert new_cursor == max(stash.scene(s)["updated_at"] for s, _ in lib.values())
     # The query Stash received used Stash's offset, never a UTC 'Z' value.
     sent = [d.variables["since"] for d in stash.documents(contains="PlexSyncSceneStampsSince")]
@@ -239,6 +244,9 @@ def test_a_utc_cursor_compares_wrongly_and_stashs_own_offset_does_not(stash_at, 
     lib = library(stash, fake_plex, 2)
     assert run_task(stash, "Sync recent changes").error is None
     cursor = cursor_of(data_dir)
+    assert cursor is not None
+    cursor_instant, cursor_zone = parse_instant(cursor), stamp_zone(cursor)
+    assert cursor_instant is not None and cursor_zone is not None
     clock.advance(600)  # ten minutes later, beyond any margin
     edited, rk = lib["A"]
     stash.silent_update(edited, title="Late edit")
@@ -248,14 +256,14 @@ def test_a_utc_cursor_compares_wrongly_and_stashs_own_offset_does_not(stash_at, 
         data = stash.graphql(query, {"since": since, "page": 1, "per_page": 100})["data"]
         return {s["id"] for s in data["findScenes"]["scenes"]}
 
-    utc_cursor = format_in_zone(parse_instant(cursor), "Z")
+    utc_cursor = format_in_zone(cursor_instant, "Z")
     if offset > 0:
         # The untouched scene B is older than the cursor, yet a 'Z' cursor returns it.
         assert lib["B"][0] in found(utc_cursor)
     else:
         assert edited not in found(utc_cursor)  # the late edit is missed
     # The cursor in Stash's own offset, without any margin, is exact.
-    assert found(format_in_zone(parse_instant(cursor), stamp_zone(cursor))) == {edited}
+    assert found(format_in_zone(cursor_instant, cursor_zone)) == {edited}
 
     run = run_task(stash, "Sync recent changes")
     assert run.error is None
@@ -445,4 +453,6 @@ def test_timestamps_helper_agrees_with_stash_format() -> None:
     now = time.time()
     for minutes, zone in ((660, "+11:00"), (0, "Z"), (-300, "-05:00"), (330, "+05:30")):
         assert format_in_zone(now, zone) == format_stash_time(now, minutes)
-    assert datetime.fromisoformat(format_in_zone(now, "+05:30")).utcoffset().total_seconds() == 330 * 60
+    offset = datetime.fromisoformat(format_in_zone(now, "+05:30")).utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 330 * 60

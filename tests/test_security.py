@@ -12,6 +12,7 @@ import ssl
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ from tests.helpers import (
 
 
 def _run(**fields) -> SimpleNamespace:
-    base = {"kind": "task", "name": "Process queue", "args": {}, "stdout": b"{}", "stderr": b"",
+    base: dict[str, Any] = {"kind": "task", "name": "Process queue", "args": {}, "stdout": b"{}", "stderr": b"",
             "logs": [], "output": None, "error": None}
     base.update(fields)
     return SimpleNamespace(**base)
@@ -200,7 +201,7 @@ class SqlScanner:
         except ValueError:
             return False
 
-    def _marked(self, node: ast.AST) -> bool:
+    def _marked(self, node: ast.expr) -> bool:
         for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
             match = MARKER.search(self.lines[number - 1])
             if match and ALLOWED_MARKERS.match(match.group(1)):
@@ -254,14 +255,17 @@ class SqlScanner:
             if (self.rel, node.id) in RUNTIME_CHECKED:
                 return True
             bound = self._assignments(node.id, scope)
-            return bool(bound) and depth < 5 and all(self._sql_ok(v, scope, depth + 1) for v in bound)
+            if not bound:
+                return False
+            return depth < 5 and all(self._sql_ok(v, scope, depth + 1) for v in bound)
         return False
 
     def _sql_ok(self, node: ast.AST, scope: ast.AST, depth: int = 0) -> bool:
         if isinstance(node, ast.Constant):
             return isinstance(node.value, str)
         if isinstance(node, ast.JoinedStr):
-            return all(isinstance(v, ast.Constant) or self._value_ok(v.value, scope, depth)
+            return all(isinstance(v, ast.Constant)
+                       or (isinstance(v, ast.FormattedValue) and self._value_ok(v.value, scope, depth))
                        for v in node.values)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             return self._sql_ok(node.left, scope, depth) and self._sql_ok(node.right, scope, depth)
@@ -277,9 +281,13 @@ class SqlScanner:
             if (self.rel, node.id) in RUNTIME_CHECKED and isinstance(node.ctx, ast.Load):
                 return True  # a whole statement whose source a dedicated test proves literal
             bound = self._assignments(node.id, scope)
-            return bool(bound) and all(self._constants_only(v, scope) for v in bound)
+            if not bound:
+                return False
+            return all(self._constants_only(v, scope) for v in bound)
         if isinstance(node, ast.JoinedStr):
-            return all(isinstance(v, ast.Constant) or (isinstance(v.value, ast.Name) and v.value.id in self.constants)
+            return all(isinstance(v, ast.Constant)
+                       or (isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name)
+                           and v.value.id in self.constants)
                        for v in node.values)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             return self._constants_only(node.left, scope) and self._constants_only(node.right, scope)

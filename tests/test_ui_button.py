@@ -442,13 +442,14 @@ def stash_schema():
 
 def assert_request_valid(body: dict) -> None:
     """The document validates and the variables coerce, as Stash's server would check them."""
-    from graphql import parse, validate
+    from graphql import OperationDefinitionNode, parse, validate
     from graphql.execution.values import get_variable_values
 
     schema = stash_schema()
     document = parse(body["query"])
     assert validate(schema, document) == []
     (operation,) = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
     coerced = get_variable_values(schema, operation.variable_definitions, body["variables"])
     assert not isinstance(coerced, list), coerced  # a list means coercion errors
 

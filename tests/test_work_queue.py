@@ -15,7 +15,9 @@ def test_jobs_survive_a_crash_and_are_handed_out_again(tmp_path: Path) -> None:
     work = WorkQueue(tmp_path)
     for sid in (1, 2, 3):
         work.put({"scene_id": sid, "generation": 1})
-    row_id, job = work.get(timeout=0)
+    first = work.get(timeout=0)
+    assert first is not None
+    row_id, job = first
     assert job == {"scene_id": 1, "generation": 1}
     assert work.scene_ids() == {1, 2, 3}  # handed out but unacked still counts
     # The process dies here: no ack, no close. The next drain opens the queue again.

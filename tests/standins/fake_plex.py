@@ -991,7 +991,7 @@ class FakePlex:
                     self.add_episode(show_rk, season, index, title, [disk.path], **fields)
                 else:
                     self.add_movie(sec.key, title, [disk.path], **fields)
-            except Exception:  # a bad seed must not kill the clock thread
+            except Exception:  # noqa: BLE001 - a bad seed must not kill the clock thread
                 traceback.print_exc()
 
     # ------------------------------------------------------------------ drift on the Plex side
@@ -1044,8 +1044,8 @@ class FakePlex:
             for key, value in changes.items():
                 prefix = _PLURAL_KWARGS.get(key) or (key if key in TAG_PREFIXES else None)
                 if prefix is not None:
-                    entries = [value] if isinstance(value, (str, tuple)) else list(value or [])
-                    lists[prefix] = [self._hand_tag(prefix, entry) for entry in entries]
+                    given = [value] if isinstance(value, (str, tuple)) else list(value or [])
+                    lists[prefix] = [self._hand_tag(prefix, entry) for entry in given]
                     continue
                 if key not in EDITABLE_FIELDS:
                     raise TypeError(f"hand_edit cannot change {key!r}")
@@ -1716,16 +1716,20 @@ class FakePlex:
             name = key.rpartition(".")[2]
             descending = direction == "desc"
             if name == "titleSort" or name == "title":
-                result.sort(key=lambda it, n=name: (self._sort_title(it) if n == "titleSort"
-                                                    else it.fields.get("title", "").casefold()),
-                            reverse=descending)
+                def title_key(it: _Item, n: str = name) -> str:
+                    return (self._sort_title(it) if n == "titleSort"
+                            else it.fields.get("title", "").casefold())
+
+                result.sort(key=title_key, reverse=descending)
             elif name in ("random", ""):
                 continue
             else:
                 present = [it for it in result if self._field_number(it, name) is not None]
                 absent = [it for it in result if self._field_number(it, name) is None]
-                present.sort(key=lambda it, n=name: self._field_number(it, n) or 0.0,
-                             reverse=descending)
+                def number_key(it: _Item, n: str = name) -> float:
+                    return self._field_number(it, n) or 0.0
+
+                present.sort(key=number_key, reverse=descending)
                 result = present + absent
         return result
 
@@ -1967,13 +1971,13 @@ class FakePlex:
                     current.append(name)
         if prefix == "actor":
             for entry in ordered:
-                name = entry.get("tag.tag")
-                if not name:
+                tag_name = entry.get("tag.tag")
+                if not tag_name:
                     continue
                 if "tagging.text" in entry:
-                    it.roles[name] = entry["tagging.text"]
+                    it.roles[tag_name] = entry["tagging.text"]
                 if entry.get("tag.thumb"):
-                    self._set_photo(name, entry["tag.thumb"])
+                    self._set_photo(tag_name, entry["tag.thumb"])
 
     def _apply_removals(self, it: _Item, prefix: str, names: list[str]) -> None:
         drop = set(names)
@@ -2076,7 +2080,7 @@ class FakePlex:
     @staticmethod
     def _read_body(handler: _Handler) -> bytes:
         if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 line = handler.rfile.readline(65537)
                 length = int(line.split(b";", 1)[0].strip() or b"0", 16)

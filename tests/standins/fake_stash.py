@@ -999,7 +999,7 @@ class FakeStash:
         query = self._schema.query_type
         mutation = self._schema.mutation_type
         assert query is not None and mutation is not None
-        for name, resolver in {
+        query_resolvers: dict[str, Callable[..., Any]] = {
             "findScene": self._r_find_scene,
             "findScenes": self._r_find_scenes,
             "findPerformer": self._r_find_named("performer"),
@@ -1013,9 +1013,10 @@ class FakeStash:
             "configuration": lambda _root, _info: {},
             "jobQueue": self._r_job_queue,
             "findJob": self._r_find_job,
-        }.items():
+        }
+        for name, resolver in query_resolvers.items():
             query.fields[name].resolve = resolver
-        for name, resolver in {
+        mutation_resolvers: dict[str, Callable[..., Any]] = {
             "sceneCreate": self._r_scene_create,
             "sceneUpdate": self._r_scene_update,
             "bulkSceneUpdate": self._r_bulk_scene_update,
@@ -1030,7 +1031,8 @@ class FakeStash:
             "runPluginTask": self._r_run_plugin_task,
             "runPluginOperation": self._r_run_plugin_operation,
             "stopJob": self._r_stop_job,
-        }.items():
+        }
+        for name, resolver in mutation_resolvers.items():
             mutation.fields[name].resolve = resolver
         config = self._schema.get_type("ConfigResult")
         config.fields["plugins"].resolve = self._r_config_plugins  # type: ignore[union-attr]

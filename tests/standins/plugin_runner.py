@@ -263,8 +263,9 @@ def load_manifest(yml_path: Path) -> PluginManifest:
             hooks_node.value if isinstance(hooks_node, yaml.SequenceNode) else []
         )
     ]
-    for key, node in (("tasks", tasks_node), ("hooks", hooks_node)):
-        if node is not None and not _is_null(node) and not isinstance(node, yaml.SequenceNode):
+    for key, list_node in (("tasks", tasks_node), ("hooks", hooks_node)):
+        if (list_node is not None and not _is_null(list_node)
+                and not isinstance(list_node, yaml.SequenceNode)):
             raise ManifestError(f"{yml_path.name}: {key} must be a list")
     plugin_id = yml_path.stem
     err_log = text("errLog") or "error"
