@@ -67,12 +67,20 @@ def demo() -> int:
     return 0
 
 
+def actionlint(env: dict[str, str]) -> None:
+    """Check the GitHub workflows (the release) with actionlint, from the test extras' wheel."""
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        run([str(BIN / "actionlint"), *(str(p.relative_to(ROOT)) for p in workflows)], env=env)
+
+
 def test() -> int:
     setup()
     if os.name == "posix":
         ensure_chromium()
     env = venv_env()
     run([str(PYTHON), "-m", "ruff", "check", "."], env=env)
+    actionlint(env)
     for check in SEED_CHECKS:
         run(check, shell=True, env=env)
     run([str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env)

@@ -114,13 +114,12 @@ def ensure_installed(
         why_now = f"rebuilding it: {', '.join(missing)} missing from it"
     else:
         why_now = f"first run: {', '.join(missing)} missing; about a minute"
+    pip_name = " ".join(pip.version.split()[:2])  # "pip 24.0", without its path
     protocol.info(
-        f"installing PlexSync's Python packages into {vendor.path} with {pip.version} ({why_now})"
+        f"installing PlexSync's Python packages into {vendor.path} with {pip_name} ({why_now})"
     )
     result = vendor.install(log=protocol.log, progress=protocol.progress)
     if not result.ok:
-        for line in result.tail:
-            protocol.error(f"pip: {line}")
         last = " | ".join(line.strip() for line in result.tail[-6:])
         return protocol.redact(
             f"PlexSync could not install its Python packages into {vendor.path}: {result.message}"

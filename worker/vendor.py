@@ -359,7 +359,7 @@ def _run_pip(
             if line.startswith("Collecting "):
                 collected += 1
                 fraction = max(fraction, 0.05 + 0.6 * (1 - 0.85**collected))
-                log("info", f"pip: {line}")
+                log("info", f"pip: {line.split(' (from ')[0]}")
             elif line.startswith("Installing collected packages"):
                 fraction = max(fraction, 0.8)
                 log("info", f"pip: {line}")
