@@ -162,6 +162,14 @@ class HangingServer:
             conn.close()
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_killed_install_keeps_the_folder_in_use_and_is_cleaned_up_later(plugin: Path) -> None:
     vendor = Vendor(plugin)
     good = install_ok(vendor).lib
@@ -180,11 +188,16 @@ def test_a_killed_install_keeps_the_folder_in_use_and_is_cleaned_up_later(plugin
             assert proc.poll() is None, "the install ended on its own"
             time.sleep(0.1)
         time.sleep(1.0)  # pip is inside its request now
-        os.killpg(proc.pid, signal.SIGKILL)  # the task and its pip, as a stopped Stash job
+        proc.kill()  # SIGKILL to the task process alone, as Stash stops a job
         proc.wait(10)
+        if sys.platform.startswith("linux"):  # pip dies with it (PR_SET_PDEATHSIG)
+            deadline = time.monotonic() + 10
+            while _group_alive(proc.pid):
+                assert time.monotonic() < deadline, "pip outlived the stopped task"
+                time.sleep(0.1)
     finally:
         server.close()
-        if proc.poll() is None:
+        if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
     assert (plugin / "vendor" / STAMP_NAME).read_bytes() == stamp_before
     assert vendor.status().valid and vendor.status().lib == good

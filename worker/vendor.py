@@ -226,16 +226,14 @@ class Vendor:
         if not status.valid or status.lib is None:
             return None
         lib = str(status.lib)
-        own = os.path.normcase(str(self.path)) + os.sep
-        sys.path[:] = [
-            entry
-            for entry in sys.path
-            if not os.path.normcase(os.path.abspath(entry or os.curdir)).startswith(own)
-        ]
-        plugin = os.path.normcase(str(self.plugin_dir))
+        own = _real(str(self.path)) + os.sep
+        sys.path[:] = [entry for entry in sys.path if not _real(entry).startswith(own)]
+        # Compared resolved: Stash follows symlinks into plugin folders, and PlexSync.py puts
+        # the folder on sys.path as it was reached.
+        plugin = _real(str(self.plugin_dir))
         index = 0
         for i, entry in enumerate(sys.path):
-            if os.path.normcase(os.path.abspath(entry or os.curdir)) == plugin:
+            if _real(entry) == plugin:
                 index = i + 1
                 break
         sys.path.insert(index, lib)
@@ -314,6 +312,10 @@ class Vendor:
                     pass
 
 
+def _real(entry: str) -> str:
+    return os.path.normcase(os.path.realpath(entry or os.curdir))
+
+
 def _stamp_libs(stamp: dict) -> set[str]:
     return {name for name in (stamp.get("lib"), stamp.get("previous")) if isinstance(name, str) and name}
 
@@ -326,6 +328,7 @@ def _run_pip(
     try:
         proc = subprocess.Popen(
             list(command),
+            preexec_fn=_die_with_parent(),  # no other thread of ours runs at this point
             cwd=str(cwd),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -380,6 +383,28 @@ def _run_pip(
     if returncode != 0:
         return False, list(tail), f"pip exited with status {returncode}"
     return True, list(tail), ""
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, pip gets SIGKILL when this process dies (Stash stops a task with SIGKILL).
+
+    Without it a stopped task's pip would go on downloading into a folder nothing will use.
+    Elsewhere it is left running: harmless, the folder is not used and the next install removes it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_death_signal() -> None:  # runs in the child, between fork and exec
+        prctl(pr_set_pdeathsig, 9)  # SIGKILL
+
+    return set_death_signal
 
 
 class _LockTimeout(Exception):
