@@ -96,13 +96,16 @@ def test_tests_then_build_then_publish() -> None:
     assert "steps.deployment.outputs.page_url" in publish["environment"]["url"]
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 def test_a_published_folder_works_as_a_plugin_source(tmp_path: Path) -> None:
     """dist/ served under /<repo>/ as Pages does; the zip is found relative to index.yml's URL."""
     site = tmp_path / "site"
     build_plugin.build(site / "plexsync")
-    handler = partial(SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None  # type: ignore[assignment]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
