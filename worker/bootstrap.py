@@ -56,7 +56,7 @@ def run_task(mode: str, args: dict, server_connection: dict, *, vendor: Vendor |
     output, error = task(mode, args, server_connection)
     seen = list(dict.fromkeys(dependencies.MISSING_SEEN))
     dependencies.MISSING_SEEN.clear()
-    if not seen:
+    if not seen or error is None:
         return output, error
     if installed:
         return output, (
