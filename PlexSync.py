@@ -41,7 +41,8 @@ def _run_stash(raw: bytes) -> int:
             protocol.error(message)
             protocol.emit_result(None, message)
             return 1
-        from worker.tasks import run_task
+        # Tasks (never hooks) first make the packages importable: vendor/, installed on demand.
+        from worker.bootstrap import run_task
 
         output, error = run_task(str(mode), args, connection)
         if error:

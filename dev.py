@@ -72,12 +72,20 @@ def demo(args: list[str]) -> int:
     return 0
 
 
+def actionlint(env: dict[str, str]) -> None:
+    """Check the GitHub workflows (the release) with actionlint, from the test extras' wheel."""
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        run([str(BIN / "actionlint"), *(str(p.relative_to(ROOT)) for p in workflows)], env=env)
+
+
 def lint(args: list[str]) -> int:
-    """ruff, then mypy on the product, the tests, the benchmarks and the scripts."""
+    """ruff, mypy on the product, the tests, the benchmarks and the scripts, and actionlint."""
     setup()
     env = venv_env()
     run([str(PYTHON), "-m", "ruff", "check", ".", *args], env=env)
     run([str(PYTHON), "-m", "mypy"], env=env)
+    actionlint(env)
     return 0
 
 

@@ -36,6 +36,9 @@ OPTIONAL_FILES = ("LICENSE",)
 # Packages PlexSync.py imports from its own folder. Only their Python sources ship.
 PACKAGES = ("sync", "plex", "hooks", "worker", "queue", "validation", "stash")
 
+# Made by the installed plugin itself (pip's packages for one Python, the queue): never shipped.
+NEVER_SHIPPED = ("vendor", "data")
+
 # 1980-01-01 is the earliest time a zip entry can hold; any fixed value makes builds repeatable.
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
@@ -70,6 +73,9 @@ def collect_files(root: Path) -> list[tuple[str, Path]]:
             entries.append((rel.as_posix(), path))
     entries.sort(key=lambda item: item[0])
 
+    local = [name for name, _ in entries if name.split("/", 1)[0] in NEVER_SHIPPED]
+    if local:
+        raise BuildError(f"refusing to ship the installed plugin's own folders: {local}")
     # Stash would try to load any other .yml as a plugin; fail the build rather than ship one.
     stray = [name for name, _ in entries if name.endswith((".yml", ".yaml")) and name != MANIFEST]
     if stray:

@@ -63,6 +63,9 @@ def decoy_tree(tmp_path: Path) -> Path:
         "scripts/s.py",
         ".ci/run.yml",
         "data/queue.db",
+        "vendor/ACTIVE",  # what tasks pip-install into the installed plugin (worker/vendor.py)
+        "vendor/lib-0a1b2c3d/plexapi/__init__.py",
+        "vendor/lib-0a1b2c3d/pydantic/main.py",
         "dist/old.zip",
         "dev.py",
         "pyproject.toml",
@@ -89,6 +92,16 @@ def test_zip_holds_exactly_the_runtime_files(decoy_tree, tmp_path):
     assert len(names) == len(set(names))
     assert names == sorted(names)  # stable order
     assert [n for n in names if n.endswith((".yml", ".yaml"))] == ["PlexSync.yml"]
+
+
+def test_vendor_and_data_are_never_shipped(decoy_tree, tmp_path, monkeypatch):
+    """Even if someone listed them as packages: they belong to one installed plugin and Python."""
+    result = build_plugin.build(tmp_path / "out", root=decoy_tree)
+    assert not [n for n in result.files if n.split("/")[0] in ("vendor", "data")]
+    monkeypatch.setattr(build_plugin, "PACKAGES", (*build_plugin.PACKAGES, "vendor"))
+    _write(decoy_tree / "vendor" / "__init__.py")
+    with pytest.raises(build_plugin.BuildError, match="vendor/"):
+        build_plugin.build(tmp_path / "out2", root=decoy_tree)
 
 
 def test_zip_entries_are_normalised(decoy_tree, tmp_path):

@@ -56,8 +56,10 @@ def test_settings_exact_keys_types_and_texts() -> None:
         assert settings[key]["type"] == kind
         assert settings[key]["displayName"].strip()
         assert settings[key]["description"].strip()
-    # The one extra is the explicit, warned TLS switch (issue 7); every setting is in the model.
-    assert set(settings) - set(SETTINGS) == {"tls_verify"}
+    # The extras: the explicit, warned TLS switch (issue 7) and the switch for installing the
+    # Python packages into vendor/; every setting is in the model.
+    assert set(settings) - set(SETTINGS) == {"tls_verify", "install_dependencies"}
+    assert settings["install_dependencies"]["type"] == "BOOLEAN"
     from validation.config import PlexSyncConfig
     from validation.settings import DEFAULTS
 
@@ -84,5 +86,9 @@ def test_ui_script_exists_and_no_stray_yml() -> None:
     tracked = subprocess.run(
         ["git", "ls-files", "*.yml", "*.yaml"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
-    # Stash parses every .yml below the plugin folder as a plugin.
-    assert tracked == ["PlexSync.yml"], tracked
+    # Stash parses every .yml below the plugin folder as a plugin (a clone used as the plugin
+    # folder included) and ignores .yaml, so the GitHub workflows are .yaml.
+    assert [name for name in tracked if name.endswith(".yml")] == ["PlexSync.yml"], tracked
+    assert all(
+        name.startswith(".github/workflows/") for name in tracked if name.endswith(".yaml")
+    ), tracked

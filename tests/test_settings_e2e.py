@@ -26,6 +26,7 @@ def test_first_run_writes_defaults_back_merged(linked) -> None:
     assert saved == {
         "plex_url": plex.url, "plex_token": PLEX_TOKEN, "strict_matching": False,  # user's values kept
         "plex_library": "", "preserve_plex_edits": False, "path_map": "", "tls_verify": True,
+        "install_dependencies": True,
     }
     assert configure_calls(stash) == 1
     stash.run_task("Status")
@@ -67,7 +68,11 @@ def test_missing_dependency_names_the_pip_command(tmp_path: Path, data_dir: Path
     env = {"PLEXSYNC_DATA_DIR": str(data_dir), "PYTHONPATH": str(blocker)}
     with FakeStash(REPO, env=env, stash_dir=tmp_path / "stash") as stash:
         fake_plex.add_section(1, "Movies", "movie", ["/media/videos"])
-        stash.set_plugin_settings({"plex_url": fake_plex.url, "plex_token": PLEX_TOKEN})
+        # Off: with it on, the task would pip-install into this checkout's vendor/ (see
+        # tests/test_dependency_install.py for that).
+        stash.set_plugin_settings(
+            {"plex_url": fake_plex.url, "plex_token": PLEX_TOKEN, "install_dependencies": False}
+        )
         scene = stash.add_scene("D", ["/media/videos/d.mp4"])
         stash.update_scene(scene, title="D2")
         hook = [r for r in stash.runs if r.kind == "hook"][-1]
@@ -82,3 +87,4 @@ def test_missing_dependency_names_the_pip_command(tmp_path: Path, data_dir: Path
     assert "'plexapi'" in error
     assert "-m pip install -r" in error and "requirements.txt" in error
     assert "Traceback" not in error
+    assert "install_dependencies is off" in error

@@ -40,6 +40,10 @@ class PlexSyncConfig(BaseModel):
         default=True,
         description="Verify the Plex server's TLS certificate for https URLs",
     )
+    install_dependencies: bool = Field(
+        default=True,
+        description="Let tasks pip-install requirements.txt into <plugin folder>/vendor when a package is missing",
+    )
 
     @field_validator("plex_url", mode="before")
     @classmethod
@@ -84,7 +88,9 @@ class PlexSyncConfig(BaseModel):
         PathMap.parse(value)  # raises ValueError naming the bad rule
         return value
 
-    @field_validator("strict_matching", "preserve_plex_edits", "tls_verify", mode="before")
+    @field_validator(
+        "strict_matching", "preserve_plex_edits", "tls_verify", "install_dependencies", mode="before"
+    )
     @classmethod
     def validate_bool_flags(cls, value: object) -> bool:
         """Only real booleans: a truthy string like "false" must not switch a flag on."""

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "preserve_plex_edits": False,
     "path_map": "",
     "tls_verify": True,
+    # Read by worker/bootstrap.py without pydantic, before the packages may be there.
+    "install_dependencies": True,
 }
 
 

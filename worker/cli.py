@@ -220,7 +220,7 @@ def _run(mode: str, args: dict[str, Any], connection: dict[str, Any]) -> tuple[A
     from stash import protocol
     from stash.graphql import StashError
     from sync.db import DatabaseError
-    from worker.tasks import run_task
+    from worker.bootstrap import run_task  # vendor/ first, as under Stash
 
     try:
         output, error = run_task(mode, args, connection)
