@@ -18,6 +18,7 @@ from stash.graphql import StashClient, StashError, StashUnavailable
 from stash.paging import pages
 from sync import db
 from sync.detector import needs_resync
+from sync.ledger import Ledger
 from sync.state import SyncState
 
 # Fields of SceneUpdateInput / BulkSceneUpdateInput whose change Plex can show. Play counts,
@@ -34,7 +35,11 @@ RELATED_TYPES = {
     "Performer.Update.Post": queries.SCENES_WITH_PERFORMER,
     "Tag.Update.Post": queries.SCENES_WITH_TAG,
     "Studio.Update.Post": queries.SCENES_WITH_STUDIO,
+    "Group.Update.Post": queries.SCENES_WITH_GROUP,
 }
+# Scene hooks that carry a change for Plex (Create: a new file; Update: an edit, or with a null
+# input a scan that saw the file moved, changed or matched by fingerprint).
+SCENE_CHANGE_TYPES = {"Scene.Update.Post": "hook", "Scene.Create.Post": "create"}
 HOOK_GRAPHQL_TIMEOUT_S = 3.0
 RELATED_PAGE = 500
 
@@ -71,9 +76,14 @@ def changed_fields(update_data: object, input_fields: list | None, scene_id: int
 
 
 def requires_plex_sync(update_data: object, input_fields: list | None = None, scene_id: int | None = None) -> bool:
-    """Is this a change Plex cares about?"""
+    """Is this a change Plex cares about?
+
+    A null input comes from Stash itself: a scan that created the scene, moved or renamed its
+    file, or matched a file to it by fingerprint. The Plex binding must follow the file, so
+    that always counts.
+    """
     if update_data is None:
-        return False  # scan and create hooks: no metadata change to carry
+        return True  # scan and create hooks: no metadata change to carry
     return bool(changed_fields(update_data, input_fields, scene_id) & PLEX_FIELDS)
 
 
@@ -128,6 +138,7 @@ def on_scene_update(
     stash: StashClient | None,
     *,
     input_fields: list | None = None,
+    reason: str = "hook",
 ) -> HookOutcome:
     """Filter, check the timestamp, dedupe and enqueue one scene; ask for a drain if needed."""
     if not requires_plex_sync(update_data, input_fields, scene_id):
@@ -141,17 +152,18 @@ def on_scene_update(
         return HookOutcome("skipped", "scene no longer exists in Stash", (scene_id,))
     if stamp is not None and not needs_resync(scene_id, stamp, sync_state):
         return HookOutcome("skipped", f"already synced (updated_at {stamp})", (scene_id,))
-    wake = enqueue_scenes(conn, [(scene_id, stamp)], reason="hook")
+    wake = enqueue_scenes(conn, [(scene_id, stamp)], reason=reason)
     requested = request_drain(conn, stash) if wake else False
     return HookOutcome("queued", "queued for Plex", (scene_id,), requested)
 
 
 def on_scene_destroy(scene_id: int, conn: sqlite3.Connection, sync_state: SyncState) -> HookOutcome:
-    """Drop the deleted scene's pending job and its sync state, so neither grows forever."""
+    """Drop the deleted scene's pending job, sync state and ledger row, so none grows forever."""
 
     def work(c: sqlite3.Connection) -> None:
         Inbox(c).remove(scene_id)
         sync_state.forget(scene_id, conn=c)
+        Ledger(c).forget(scene_id)
 
     db.transaction(conn, work)
     return HookOutcome("removed", "scene deleted in Stash", (scene_id,))
@@ -160,7 +172,7 @@ def on_scene_destroy(scene_id: int, conn: sqlite3.Connection, sync_state: SyncSt
 def on_related_update(
     hook_type: str, object_id: int, input_fields: list | None, conn: sqlite3.Connection, stash: StashClient | None
 ) -> HookOutcome:
-    """A performer, tag or studio was renamed: queue every scene that carries it."""
+    """A performer, tag, studio or group was renamed: queue every scene that carries it."""
     if input_fields is not None and "name" not in input_fields:
         return HookOutcome("skipped", "name unchanged")
     if stash is None:
@@ -195,7 +207,7 @@ def handle_hook(server_connection: dict, hook_context: dict, data_dir: str) -> H
     input_fields = hook_context.get("inputFields")
     if not isinstance(input_fields, list):
         input_fields = None
-    if hook_type not in ("Scene.Update.Post", "Scene.Destroy.Post", *RELATED_TYPES):
+    if hook_type not in (*SCENE_CHANGE_TYPES, "Scene.Destroy.Post", *RELATED_TYPES):
         return HookOutcome("skipped", f"hook type {hook_type or '(none)'} is not handled")
     if object_id <= 0:
         return HookOutcome("skipped", "hook has no object id")
@@ -203,9 +215,10 @@ def handle_hook(server_connection: dict, hook_context: dict, data_dir: str) -> H
     sync_state = SyncState(os.path.join(data_dir, db.DB_NAME))
     conn = sync_state.connection  # one connection for the state check and the enqueue
     try:
-        if hook_type == "Scene.Update.Post":
+        if hook_type in SCENE_CHANGE_TYPES:
             return on_scene_update(
-                object_id, hook_context.get("input"), conn, sync_state, stash, input_fields=input_fields
+                object_id, hook_context.get("input"), conn, sync_state, stash, input_fields=input_fields,
+                reason=SCENE_CHANGE_TYPES[hook_type],
             )
         if hook_type == "Scene.Destroy.Post":
             return on_scene_destroy(object_id, conn, sync_state)

@@ -8,7 +8,10 @@ rating keys, types and ``Part@file`` paths from the raw XML (plexapi objects for
 The index lives in its own file (``plex_index.db``) so a 50k-row rebuild never holds a lock that
 a Stash hook waits on. A section is listed again only when Plex's ``updatedAt`` for it changed
 (one ``GET /library/sections`` per drain) or, at most once per drain, when a lookup missed
-(Plex may have scanned the file after its section stamp was read).
+(Plex may have scanned the file after its section stamp was read). ``check_changes`` lists only
+what changed since the last look, without the sections request: a drain's one-request check for
+edits made in Plex. Every listed page is also handed to ``on_listed`` (the drift check compares
+the items' ``updatedAt`` with what PlexSync last wrote).
 """
 
 from __future__ import annotations
@@ -18,28 +21,31 @@ import os
 import sqlite3
 import time
 from collections import namedtuple
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from plex.client import call
-from plex.errors import PermanentSyncError, PlexSetupError
+from plex.errors import PermanentSyncError
+from plex.sections import LISTING_TYPE, Queryable, SectionInfo, list_sections, select_sections
 from stash import protocol
 
 INDEX_DB = "plex_index.db"
 PAGE_SIZE = 1000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # An incremental listing asks for items updated since the newest item stamp seen, minus this
 # margin: item stamps come from Plex's clock, which need not be monotonic across items.
 STAMP_MARGIN_S = 300
 # Incremental listings cannot see removed items; a full listing now and then drops them.
 FULL_RELIST_AFTER_S = 24 * 3600.0
-# Plex section types PlexSync can write, and the listing type that carries the files.
-LISTING_TYPE = {"movie": 1, "show": 4}
 ITEM_TYPES = {"1": "movie", "4": "episode"}
+# Item attributes a listing carries that PlexSync also writes (compared by the drift check).
+LISTED_SCALARS = ("title", "summary", "originallyAvailableAt", "studio", "userRating")
 
-SectionInfo = namedtuple("SectionInfo", "key title type updated_at")
-IndexedPart = namedtuple("IndexedPart", "rating_key section_key item_type file")
+IndexedPart = namedtuple("IndexedPart", "rating_key section_key item_type file updated_at")
+# One listed item: what the drift check needs, read from the same XML as the index rows.
+ListedItem = namedtuple("ListedItem", "rating_key section_key item_type updated_at files scalars")
+OnListed = Callable[[list[ListedItem]], None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sections (
@@ -57,8 +63,10 @@ CREATE TABLE IF NOT EXISTS parts (
     item_type TEXT NOT NULL,
     file TEXT NOT NULL,
     norm TEXT NOT NULL,
-    base TEXT NOT NULL
+    base TEXT NOT NULL,
+    updated_at INTEGER
 );
+CREATE INDEX IF NOT EXISTS parts_item ON parts(rating_key);
 CREATE INDEX IF NOT EXISTS parts_norm ON parts(norm);
 CREATE INDEX IF NOT EXISTS parts_base ON parts(base);
 CREATE INDEX IF NOT EXISTS parts_section ON parts(section_key);
@@ -85,7 +93,8 @@ def basename_key(path: str) -> str:
 class PlexIndex:
     """The index database; one instance per process, used by the draining thread."""
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, *, on_listed: OnListed | None = None) -> None:
+        self.on_listed = on_listed
         self.path = Path(data_dir) / INDEX_DB
         self.conn = sqlite3.connect(
             os.fspath(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
@@ -111,59 +120,16 @@ class PlexIndex:
 
     # -- which sections ---------------------------------------------------------------------
 
-    @staticmethod
-    def select_sections(sections: Iterable[Any], libraries: list[str]) -> list[SectionInfo]:
-        """The sections PlexSync writes to: the named ones, else every movie section.
-
-        A named section that Plex does not have, or that is not a movie or TV section, is a
-        setting error: it says which names Plex does have.
-        """
-        available = []
-        for section in sections:
-            stamp = getattr(section, "_data", None)
-            updated = stamp.attrib.get("updatedAt") if stamp is not None else None
-            available.append(SectionInfo(int(section.key), section.title, section.type, updated))
-        if not libraries:
-            chosen = [s for s in available if s.type == "movie"]
-            if not chosen:
-                raise PlexSetupError(
-                    "Plex has no movie library; set plex_library to the library PlexSync should "
-                    f"write to (Plex has: {_titles(available)})"
-                )
-            return chosen
-        chosen = []
-        for name in libraries:
-            matches = [s for s in available if s.title.strip().lower() == name.strip().lower()]
-            if not matches:
-                raise PlexSetupError(
-                    f"plex_library names '{name}', which Plex does not have "
-                    f"(Plex has: {_titles(available)})"
-                )
-            for section in matches:
-                if section.type not in LISTING_TYPE:
-                    raise PlexSetupError(
-                        f"plex_library names '{name}', a {section.type} library; PlexSync writes "
-                        "to movie and TV libraries only"
-                    )
-                if section not in chosen:
-                    chosen.append(section)
-        return chosen
-
     # -- refreshing -------------------------------------------------------------------------
 
-    def refresh(self, server: Any, libraries: list[str]) -> list[SectionInfo]:
+    def refresh(self, server: Queryable, libraries: list[str]) -> list[SectionInfo]:
         """Check the section stamps (one request) and bring every changed section up to date.
 
         Call once per drain. A section never listed (or not fully listed for a day) is listed in
         full; a section whose ``updatedAt`` moved gets an incremental listing of the items
         updated since the stamp seen last time. Returns the sections in use.
         """
-        library = server.library
-        if "_loadSections" in vars(library):
-            # plexapi caches the section list per server object; a stamp check needs it fresh.
-            library._invalidateCachedProperties()
-        sections = call("listing Plex libraries", library.sections)
-        chosen = self.select_sections(sections, libraries)
+        chosen = select_sections(list_sections(server), libraries)
         self._sections = chosen
         stored = {
             row[0]: (row[1], row[2], row[3])
@@ -183,6 +149,20 @@ class PlexIndex:
         if stale:
             self._drop_sections(stale)
         return chosen
+
+    def check_changes(self, server: Queryable) -> int:
+        """List what Plex changed since the last look in every indexed section, with no sections
+        request (one listing request per section when little changed). Returns the items seen.
+
+        Edits made in Plex need not move a section's stamp, so a drain asks the items directly.
+        """
+        stored = self.conn.execute(
+            "SELECT key, title, type, updated_at, item_stamp FROM sections WHERE listed_at IS NOT NULL"
+        ).fetchall()
+        seen = 0
+        for key, title, kind, updated, stamp in stored:
+            seen += self.update_since(server, SectionInfo(key, title, kind, updated), stamp)
+        return seen
 
     def refresh_after_miss(self, server: Any) -> bool:
         """After a lookup found nothing: list what Plex added or changed, once per drain.
@@ -231,13 +211,14 @@ class PlexIndex:
             # Streamed inside one transaction: a listing that fails half-way rolls back and
             # leaves the previous rows, and no page list is ever held in memory.
             c.execute("DELETE FROM parts WHERE section_key = ?", (section.key,))
-            for page, stamp in self._pages(server, section, listing_type, ""):
+            for page, stamp, items in self._pages(server, section, listing_type, ""):
                 c.executemany(
-                    "INSERT INTO parts (section_key, rating_key, item_type, file, norm, base)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO parts (section_key, rating_key, item_type, file, norm, base, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     counting(page),
                 )
                 newest[0] = _newest(newest[0], stamp)
+                self._listed(items)
             counted["items"] = c.execute(
                 "SELECT count(DISTINCT rating_key) FROM parts WHERE section_key = ?", (section.key,)
             ).fetchone()[0]
@@ -268,16 +249,17 @@ class PlexIndex:
         newest: list[int | None] = [stamp]
 
         def update(c: sqlite3.Connection) -> None:
-            for page, page_stamp in self._pages(server, section, listing_type, f"&updatedAt>>={since}"):
+            for page, page_stamp, items in self._pages(server, section, listing_type, f"&updatedAt>>={since}"):
                 newest[0] = _newest(newest[0], page_stamp)
                 keys = sorted({row[1] for row in page})
-                counted["items"] += len(keys)
+                counted["items"] += len(items)
                 c.executemany("DELETE FROM parts WHERE rating_key = ?", [(k,) for k in keys])
                 c.executemany(
-                    "INSERT INTO parts (section_key, rating_key, item_type, file, norm, base)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO parts (section_key, rating_key, item_type, file, norm, base, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     page,
                 )
+                self._listed(items)
             self._store_section(c, section, full=False, item_stamp=newest[0])
 
         try:
@@ -299,10 +281,10 @@ class PlexIndex:
              now if full else None),
         )
 
-    def _pages(self, server: Any, section: SectionInfo, listing_type: int,
-               extra: str) -> Iterator[tuple[list[tuple], int | None]]:
-        """Pages of (section, ratingKey, type, file, norm, base) rows, one per Part, each with
-        the newest item ``updatedAt`` on the page.
+    def _pages(self, server: Queryable, section: SectionInfo, listing_type: int,
+               extra: str) -> Iterator[tuple[list[tuple], int | None, list[ListedItem]]]:
+        """Pages of index rows (section, ratingKey, type, file, norm, base, updatedAt), one per
+        Part, with the newest item ``updatedAt`` on the page and the page's items.
 
         Raw ``server.query`` pages: the ElementTree of one page is read and dropped, never
         turned into plexapi objects.
@@ -318,31 +300,27 @@ class PlexIndex:
             self.listing_requests += 1
             if container is None:
                 return
-            rows = []
+            rows: list[tuple] = []
+            items: list[ListedItem] = []
             count = 0
-            newest: int | None = None
             for element in container:
                 count += 1
-                rating_key = element.attrib.get("ratingKey")
-                if not rating_key:
+                item = _listed_item(element, section.key, default_type)
+                if item is None:
                     continue
-                updated = element.attrib.get("updatedAt")
-                if updated and updated.isdigit():
-                    newest = _newest(newest, int(updated))
-                item_type = element.attrib.get("type") or default_type
-                for part in element.iter("Part"):
-                    file = part.attrib.get("file")
-                    if file:
-                        rows.append((
-                            section.key, int(rating_key), item_type, file,
-                            normalize_path(file), basename_key(file),
-                        ))
+                items.append(item)
+                rows.extend((section.key, item.rating_key, item.item_type, file, normalize_path(file),
+                             basename_key(file), item.updated_at) for file in item.files)
             total_text = container.attrib.get("totalSize") or container.attrib.get("size")
             del container
-            yield rows, newest
+            yield rows, _newest_of(items), items
             start += count
             if count == 0 or total_text is None or start >= int(total_text):
                 return
+
+    def _listed(self, items: list[ListedItem]) -> None:
+        if self.on_listed is not None and items:
+            self.on_listed(items)
 
     def _drop_sections(self, keys: list[int]) -> None:
         def drop(c: sqlite3.Connection) -> None:
@@ -378,7 +356,7 @@ class PlexIndex:
         """Items with a Part at exactly this path (Plex's namespace)."""
         clause, params = self._section_filter()
         rows = self.conn.execute(
-            "SELECT rating_key, section_key, item_type, file FROM parts WHERE norm = ?" + clause,  # noqa: S608 - placeholders only
+            "SELECT rating_key, section_key, item_type, file, updated_at FROM parts WHERE norm = ?" + clause,  # noqa: S608 - placeholders only
             (normalize_path(plex_path), *params),
         ).fetchall()
         return [IndexedPart(*row) for row in rows]
@@ -387,10 +365,15 @@ class PlexIndex:
         """Items with a Part of the same file name, compared case-insensitively."""
         clause, params = self._section_filter()
         rows = self.conn.execute(
-            "SELECT rating_key, section_key, item_type, file FROM parts WHERE base = ?" + clause,  # noqa: S608 - placeholders only
+            "SELECT rating_key, section_key, item_type, file, updated_at FROM parts WHERE base = ?" + clause,  # noqa: S608 - placeholders only
             (basename_key(plex_path), *params),
         ).fetchall()
         return [IndexedPart(*row) for row in rows]
+
+    def updated_at(self, rating_key: int) -> int | None:
+        """The item's ``updatedAt`` as last listed (None: not in the index)."""
+        row = self.conn.execute("SELECT max(updated_at) FROM parts WHERE rating_key = ?", (int(rating_key),)).fetchone()
+        return row[0] if row else None
 
     def files_of(self, rating_key: int) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT file FROM parts WHERE rating_key = ?", (int(rating_key),))]
@@ -407,5 +390,18 @@ def _newest(a: int | None, b: int | None) -> int | None:
     return max(a, b)
 
 
-def _titles(sections: list[SectionInfo]) -> str:
-    return ", ".join(f"'{s.title}' ({s.type})" for s in sections) or "no libraries"
+def _listed_item(element: Any, section_key: int, default_type: str) -> ListedItem | None:
+    rating_key = element.attrib.get("ratingKey")
+    if not rating_key:
+        return None
+    updated = element.attrib.get("updatedAt")
+    files = tuple(p.attrib["file"] for p in element.iter("Part") if p.attrib.get("file"))
+    scalars = {name: element.attrib.get(name) or "" for name in LISTED_SCALARS}
+    scalars["originallyAvailableAt"] = scalars["originallyAvailableAt"][:10]
+    return ListedItem(int(rating_key), section_key, element.attrib.get("type") or default_type,
+                      int(updated) if updated and updated.isdigit() else None, files, scalars)
+
+
+def _newest_of(items: list[ListedItem]) -> int | None:
+    stamps = [i.updated_at for i in items if i.updated_at is not None]
+    return max(stamps) if stamps else None

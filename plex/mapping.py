@@ -14,16 +14,22 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections import namedtuple
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 # Plex scalar field names, in the order of the plan's lines.
 SCALARS = ("title", "summary", "originallyAvailableAt", "studio", "userRating")
 # Plex tag-list edit prefixes → plexapi attribute holding the current tags.
-TAGS = {"genre": "genres", "actor": "roles", "collection": "collections"}
-PAYLOAD_VERSION = 1
+TAGS = {"genre": "genres", "actor": "roles", "collection": "collections", "director": "directors"}
+PAYLOAD_VERSION = 2
+
+# Performer photos on Plex actors: the address at which Plex reaches Stash (not the one the plugin
+# uses: in Docker they differ), and the API key Plex must send when Stash has a login.
+PerformerPhotos = namedtuple("PerformerPhotos", "base_url api_key")
 
 TITLE_MAX = 255
 SUMMARY_MAX = 10_000
@@ -141,6 +147,7 @@ class DesiredState:
     files: tuple[str, ...]
     screenshot_url: str | None
     warnings: tuple[str, ...] = ()
+    photos: dict[str, str] = field(default_factory=dict)  # actor name -> photo URL for Plex
 
     def payload_hash(self, **context: Any) -> str:
         """A stable hash of everything that decides what is written (plus ``context``).
@@ -153,6 +160,7 @@ class DesiredState:
         document = {
             "v": PAYLOAD_VERSION,
             "fields": self.fields,
+            "photos": self.photos,
             "files": list(self.files),
             "context": context,
         }
@@ -160,8 +168,11 @@ class DesiredState:
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def desired_from_scene(scene: dict[str, Any]) -> DesiredState:
-    """Build the desired Plex state from a FIND_SCENE result (see stash.queries)."""
+def desired_from_scene(scene: dict[str, Any], photos: PerformerPhotos | None = None) -> DesiredState:
+    """Build the desired Plex state from a FIND_SCENE result (see stash.queries).
+
+    With ``photos``, each performer that has an image in Stash gets it as the Plex actor's photo.
+    """
     scene_id = int(scene["id"])
     warnings: list[str] = []
     fields: dict[str, Any] = {}
@@ -203,11 +214,48 @@ def desired_from_scene(scene: dict[str, Any]) -> DesiredState:
         if isinstance(group, dict):
             groups.append(group.get("name"))
     fields["collection"] = _capped_tags(groups, scene_id, "groups", warnings)
+    director = clean_line(scene.get("director"))
+    fields["director"] = [director] if director else []
 
     files = tuple(f["path"] for f in scene.get("files") or () if isinstance(f, dict) and f.get("path"))
     paths = scene.get("paths") or {}
     screenshot = paths.get("screenshot") if isinstance(paths, dict) else None
-    return DesiredState(scene_id, fields, files, screenshot or None, tuple(warnings))
+    actor_photos = _actor_photos(scene.get("performers"), fields["actor"], photos) if photos else {}
+    return DesiredState(scene_id, fields, files, screenshot or None, tuple(warnings), actor_photos)
+
+
+def photo_url(image_path: object, photos: PerformerPhotos) -> str | None:
+    """The performer's Stash image as Plex must fetch it, or None when Stash has no image.
+
+    Stash serves a placeholder (``default=true``) for a performer without an image: that is no
+    photo, and Plex's current photo is left alone. The path and ``t=`` query are kept (the image
+    changes URL when it changes), re-based onto the address Plex reaches Stash at.
+    """
+    if not isinstance(image_path, str) or not image_path:
+        return None
+    parts = urlsplit(image_path)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "default" and value.lower() == "true" for key, value in query):
+        return None
+    query = [(k, v) for k, v in query if k.lower() != "apikey"]
+    if photos.api_key:
+        query.append(("apikey", photos.api_key))
+    rebased = photos.base_url.rstrip("/") + parts.path
+    return rebased + (f"?{urlencode(query)}" if query else "")
+
+
+def _actor_photos(performers: Any, actors: list[str], photos: PerformerPhotos) -> dict[str, str]:
+    """Actor name (as cleaned for Plex) → photo URL, for the actors Plex gets."""
+    wanted = set(actors)
+    found: dict[str, str] = {}
+    for entry in performers or ():
+        if not isinstance(entry, dict):
+            continue
+        name = clean_line(entry.get("name"))
+        url = photo_url(entry.get("image_path"), photos)
+        if name in wanted and url and name not in found:
+            found[name] = url
+    return found
 
 
 def _capped_tags(names: list[Any], scene_id: int, what: str, warnings: list[str]) -> list[str]:

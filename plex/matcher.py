@@ -68,11 +68,17 @@ def score_match_confidence(
 
 def find_candidates(index: PlexIndex, stash_paths: Iterable[str], path_map: PathMap) -> list[Candidate]:
     """Candidates for a scene with these files: exact mapped paths first, else file names."""
-    paths = [p for p in stash_paths if p]
-    exact = _collect(index, paths, path_map, by="path")
-    if exact:
-        return exact
-    return _collect(index, paths, path_map, by="basename")
+    return exact_candidates(index, stash_paths, path_map) or name_candidates(index, stash_paths, path_map)
+
+
+def exact_candidates(index: PlexIndex, stash_paths: Iterable[str], path_map: PathMap) -> list[Candidate]:
+    """Items holding one of the scene's files at exactly its mapped path."""
+    return _collect(index, [p for p in stash_paths if p], path_map, by="path")
+
+
+def name_candidates(index: PlexIndex, stash_paths: Iterable[str], path_map: PathMap) -> list[Candidate]:
+    """Items holding a file of the same name as one of the scene's (case-insensitive)."""
+    return _collect(index, [p for p in stash_paths if p], path_map, by="basename")
 
 
 def _collect(index: PlexIndex, paths: list[str], path_map: PathMap, *, by: str) -> list[Candidate]:
@@ -131,6 +137,11 @@ def item_has_scene_file(item_files: Iterable[str], stash_paths: Iterable[str], p
         if normalize_path(mapped) in norms or basename_key(mapped) in bases:
             return True
     return False
+
+
+def shared_tail(a: str, b: str) -> int:
+    """How many trailing path components two paths have in common (case-insensitive)."""
+    return _common_tail(_components(a), _components(b))
 
 
 def _components(path: str) -> list[str]:

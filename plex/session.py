@@ -1,66 +1,121 @@
-"""A drain's Plex connection and path index, opened on first need.
+"""A drain's (or a dry run's) Plex: the HTTP client, the path index and the plexapi server, each
+opened on first need.
 
-A drain whose jobs are all unchanged never connects: zero Plex requests. The first job that needs
-Plex pays for the connection (``GET /``) and the section check (``GET /library``,
-``GET /library/sections``), once per drain; the index re-lists only changed sections.
+A drain whose jobs are all unchanged never contacts Plex for them. Matching needs the index: one
+``GET /library/sections`` and a listing of what changed, once per drain. Reading an item or
+writing one needs plexapi's server (one ``GET /``), once per drain. The end-of-drain check for
+edits made in Plex lists only what changed (``check_changes``), without either of those.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from plex.client import PlexSettings, call, connect
+from plex.current import CurrentState, read_item
 from plex.errors import PlexUnavailable
-from plex.index import PlexIndex
+from plex.http import PlexHttp
+from plex.index import OnListed, PlexIndex
+from plex.writer import Plan, send_plan, upload_poster
+
+SCAN_ACTIVITY = "library.update.section"
 
 
 class PlexSession:
-    """One drain's (or one dry run's) Plex server object and path index."""
+    """One drain's view of one Plex server."""
 
-    def __init__(self, settings: PlexSettings, data_dir: Path | str, **timeouts: float) -> None:
+    def __init__(self, settings: PlexSettings, data_dir: Path | str, *, on_listed: OnListed | None = None,
+                 **timeouts: float) -> None:
         self.settings = settings
         self.data_dir = Path(data_dir)
         self.timeouts = timeouts
+        self.on_listed = on_listed
+        self._http: PlexHttp | None = None
         self._server: Any = None
         self._index: PlexIndex | None = None
+        self._refreshed = False
 
     @property
     def connected(self) -> bool:
-        return self._server is not None
+        """Whether anything was asked of Plex yet (a drain of unchanged scenes never is)."""
+        return self._http is not None
 
     @property
-    def server(self) -> Any:
-        """The plexapi server, connected and with the index brought up to date on first use."""
-        if self._server is None:
-            try:
-                server = connect(self.settings, self.data_dir, **self.timeouts)
-                index = PlexIndex(self.data_dir)
-                try:
-                    index.refresh(server, self.settings.libraries)
-                except BaseException:
-                    index.close()
-                    raise
-            except PlexUnavailable as exc:
-                # A 5xx on the connection or the library listing is the server failing, not
-                # this scene: an outage (no attempt counted), or a long one dead-letters scenes.
-                exc.outage = True
-                raise
-            self._server, self._index = server, index
-        return self._server
+    def http(self) -> PlexHttp:
+        if self._http is None:
+            self._http = PlexHttp(self.settings, self.data_dir, **self.timeouts)
+        return self._http
 
     @property
     def index(self) -> PlexIndex:
-        self.server  # noqa: B018 - connects and refreshes the index on first use
-        assert self._index is not None
+        """The path index, brought up to date on first use in this session."""
+        index = self._open_index()
+        if not self._refreshed:
+            self._as_outage(index.refresh, self.http, self.settings.libraries)
+            self._refreshed = True
+        return index
+
+    def _open_index(self) -> PlexIndex:
+        if self._index is None:
+            self._index = PlexIndex(self.data_dir, on_listed=self.on_listed)
         return self._index
 
-    def fetch_item(self, rating_key: int) -> Any:
+    @property
+    def server(self) -> Any:
+        """plexapi's server, for reading and writing items (connected on first use)."""
+        if self._server is None:
+            self._server = self._as_outage(connect, self.settings, self.data_dir, **self.timeouts)
+        return self._server
+
+    @staticmethod
+    def _as_outage(operation: Any, *args: Any) -> Any:
+        """A 5xx while connecting or listing is the server failing, not a scene: an outage (no
+        attempt counted), or a long one would dead-letter scenes."""
+        try:
+            return operation(*args)
+        except PlexUnavailable as exc:
+            exc.outage = True
+            raise
+
+    def check_changes(self) -> int:
+        """List what changed in Plex since the last look (one request per indexed library)."""
+        return self._as_outage(self._open_index().check_changes, self.http)
+
+    def fetch(self, rating_key: int) -> CurrentState:
         """One GET of the item (``/library/metadata/{rk}``); PlexItemGone on 404."""
-        server = self.server
-        item = call(f"reading Plex item {rating_key}", server.fetchItem, int(rating_key))
+        item = call(f"reading Plex item {rating_key}", self.server.fetchItem, int(rating_key))
         item._autoReload = False
-        return item
+        return read_item(item)
+
+    def write(self, plan: Plan, section_key: int) -> None:
+        """The plan as one edit request."""
+        send_plan(self.server, plan, section_key)
+
+    def upload_poster(self, rating_key: int, data: bytes) -> None:
+        upload_poster(self.server, rating_key, data)
+
+    def request_scan(self, section_key: int, folder: str) -> None:
+        """Ask Plex to scan one folder of a library (returns at once; the scan runs in Plex).
+
+        The request plexapi's ``LibrarySection.update(path=...)`` sends.
+        """
+        self.http.query(f"/library/sections/{int(section_key)}/refresh?path={quote(folder, safe='')}",
+                        what=f"asking Plex to scan {folder}")
+
+    def scanning_sections(self) -> set[int]:
+        """Libraries with a scan running now, from ``/activities``."""
+        container = self.http.query("/activities", what="asking Plex which scans are running")
+        running: set[int] = set()
+        for activity in container if container is not None else ():
+            if activity.attrib.get("type") != SCAN_ACTIVITY:
+                continue
+            for context in activity.iter("Context"):
+                section = context.attrib.get("librarySectionID", "")
+                if section.isdigit():
+                    running.add(int(section))
+        return running
 
     def close(self) -> None:
         if self._index is not None:
@@ -72,3 +127,6 @@ class PlexSession:
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
             self._server = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None

@@ -12,7 +12,11 @@ The writer is where "Stash wins" is made precise:
   ``{tag}[].tag.tag-=`` removals for names Plex has that Stash does not, and a name is never in
   both parts of one request. That is right whether the server merges indexed tags into the
   existing list or replaces the list with them (the Plex stand-in does either).
-* With ``preserve_plex_edits`` only empty Plex fields and empty lists are filled.
+* With ``preserve_plex_edits`` PlexSync tells its own values from a person's by the ledger (what it
+  last wrote): a field that still holds PlexSync's value follows Stash, one a person changed is
+  kept, and a field PlexSync never wrote is filled only when empty.
+* Actor photos go with the actor list (``actor[i].tag.thumb``); Plex keeps one photo per person
+  for the whole server, so one is set only where the actor has none or holds PlexSync's own.
 """
 
 from __future__ import annotations
@@ -23,104 +27,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from plex.client import call
+from plex.current import CurrentState, photo_hash
 from plex.mapping import SCALARS, TAGS, DesiredState
 
 ALLOWED = {
     "movie": frozenset(SCALARS) | frozenset(TAGS),
     # Plex has no studio or genre on episodes (plexapi: no edit mixin for them).
-    "episode": frozenset({"title", "summary", "originallyAvailableAt", "userRating", "actor", "collection"}),
+    "episode": frozenset({"title", "summary", "originallyAvailableAt", "userRating", "actor", "collection",
+                          "director"}),
 }
-
-# -- reading the item -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CurrentState:
-    """The item's values as Plex has them (from one GET of the item)."""
-
-    rating_key: int
-    item_type: str
-    section_key: int | None
-    scalars: dict[str, Any]
-    tags: dict[str, list[str]]
-    locked: frozenset[str]
-    files: tuple[str, ...]
-    has_thumb: bool
-
-
-_TAG_ELEMENTS = {"Genre": "genre", "Role": "actor", "Collection": "collection"}
-
-
-def read_item(item: Any) -> CurrentState:
-    """Read a fetched plexapi item without any request, in one pass over its XML element.
-
-    plexapi's list attributes build an object per tag and may auto-reload a partial object when
-    a list is empty; reading the element the item was built from does neither (and is what
-    plexapi itself reads). Items without an element fall back to the attributes.
-    """
-    item._autoReload = False  # belt and braces: an empty attribute must not cost a GET
-    element = getattr(item, "_data", None)
-    if element is None:
-        return _read_attributes(item)
-    attrib = element.attrib
-    tags: dict[str, list[str]] = {prefix: [] for prefix in TAGS}
-    locked: set[str] = set()
-    files: list[str] = []
-    for child in element:
-        kind = _TAG_ELEMENTS.get(child.tag)
-        if kind is not None:
-            name = child.attrib.get("tag")
-            if name:
-                tags[kind].append(name)
-        elif child.tag == "Field":
-            if child.attrib.get("locked") in ("1", "true") and child.attrib.get("name"):
-                locked.add(child.attrib["name"])
-        elif child.tag == "Media":
-            files.extend(p.attrib["file"] for p in child.iter("Part") if p.attrib.get("file"))
-    rating = attrib.get("userRating")
-    try:
-        user_rating = float(rating) if rating not in (None, "") else None
-    except ValueError:
-        user_rating = None
-    section = attrib.get("librarySectionID")
-    return CurrentState(
-        rating_key=int(attrib.get("ratingKey") or item.ratingKey),
-        item_type=attrib.get("type") or item.type,
-        section_key=int(section) if section and section.isdigit() else item.librarySectionID,
-        scalars={
-            "title": attrib.get("title") or "",
-            "summary": attrib.get("summary") or "",
-            "originallyAvailableAt": (attrib.get("originallyAvailableAt") or "")[:10],
-            "studio": attrib.get("studio") or "",
-            "userRating": user_rating,
-        },
-        tags=tags,
-        locked=frozenset(locked),
-        files=tuple(files),
-        has_thumb=bool(attrib.get("thumb")),
-    )
-
-
-def _read_attributes(item: Any) -> CurrentState:
-    date = getattr(item, "originallyAvailableAt", None)
-    files = [part.file for media in getattr(item, "media", None) or [] for part in media.parts or [] if part.file]
-    return CurrentState(
-        rating_key=int(item.ratingKey),
-        item_type=item.type,
-        section_key=item.librarySectionID,
-        scalars={
-            "title": item.title or "",
-            "summary": item.summary or "",
-            "originallyAvailableAt": date.strftime("%Y-%m-%d") if date else "",
-            "studio": getattr(item, "studio", None) or "",
-            "userRating": item.userRating,
-        },
-        tags={prefix: [t.tag for t in getattr(item, attr, None) or [] if t.tag] for prefix, attr in TAGS.items()},
-        locked=frozenset(f.name for f in item.fields if f.locked),
-        files=tuple(files),
-        has_thumb=bool(item.thumb),
-    )
-
+SEARCH_TYPE = {"movie": 1, "show": 2, "season": 3, "episode": 4}
 
 # -- the plan -------------------------------------------------------------------------------
 
@@ -157,9 +74,11 @@ class Plan:
     rating_key: int
     item_type: str
     changes: list[FieldChange] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)  # preserve_plex_edits: non-empty fields left alone
+    kept: list[str] = field(default_factory=list)  # preserve_plex_edits: a person's values left alone
     skipped: list[str] = field(default_factory=list)  # fields the item type cannot take
     params: dict[str, Any] = field(default_factory=dict)
+    photos: dict[str, str] = field(default_factory=dict)  # actor name -> photo URL sent
+    in_plex: dict[str, Any] = field(default_factory=dict)  # field -> Stash's value Plex holds afterwards
 
     @property
     def needs_write(self) -> bool:
@@ -183,7 +102,7 @@ def _show(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _same_scalar(name: str, current: Any, wanted: Any) -> bool:
+def same_scalar(name: str, current: Any, wanted: Any) -> bool:
     if name == "userRating":
         if current in (None, "") or wanted in (None, ""):
             return current in (None, "") and wanted in (None, "")
@@ -222,22 +141,29 @@ WRITE, KEEP, SKIP = "write", "keep", "skip"
 
 
 def decide(*, same: bool, locked: bool, plex_empty: bool, stash_empty: bool,
-           preserve_plex_edits: bool) -> str:
+           preserve_plex_edits: bool, ours: bool | None = None) -> str:
     """WRITE (value and lock), KEEP (Plex's differing value stays, reported) or SKIP (in sync).
 
     A field is in sync when its value equals Stash's AND it is locked (an unlocked value could be
-    undone by the next agent refresh), except under ``preserve_plex_edits``, where PlexSync only
-    fills empty fields and never locks what it did not write.
+    undone by the next agent refresh). Under ``preserve_plex_edits``, ``ours`` says whether Plex
+    still holds what PlexSync last wrote (True: it follows Stash like any field), a person's
+    value (False: kept) or PlexSync never wrote the field (None: filled only when empty, and
+    never locked when left alone).
     """
-    if preserve_plex_edits:
-        if not plex_empty:
+    if preserve_plex_edits and ours is not True:
+        if ours is False or not plex_empty:
             return SKIP if same else KEEP
         return SKIP if same or stash_empty else WRITE
     return SKIP if same and locked else WRITE
 
 
-def build_plan(desired: DesiredState, current: CurrentState, *, preserve_plex_edits: bool) -> Plan:
-    """Diff the desired state against the item and build the edit parameters (see ``decide``)."""
+def build_plan(desired: DesiredState, current: CurrentState, *, preserve_plex_edits: bool,
+               written: dict[str, Any] | None = None, photos_set: dict[str, str] | None = None) -> Plan:
+    """Diff the desired state against the item and build the edit parameters (see ``decide``).
+
+    ``written`` is what PlexSync last wrote to this item (the ledger; None: unknown), and
+    ``photos_set`` the hashes of the actor photos it set there.
+    """
     allowed = ALLOWED.get(current.item_type, ALLOWED["episode"])
     plan = Plan(desired.scene_id, current.rating_key, current.item_type)
     for name in (*SCALARS, *TAGS):
@@ -246,39 +172,85 @@ def build_plan(desired: DesiredState, current: CurrentState, *, preserve_plex_ed
         if name not in allowed:
             plan.skipped.append(name)
         elif name in TAGS:
-            _plan_list(plan, name, list(desired.fields[name]), list(current.tags.get(name, [])),
-                       current, preserve_plex_edits)
+            _plan_list(plan, name, list(desired.fields[name]), current, preserve_plex_edits, written)
         else:
-            _plan_scalar(plan, name, desired.fields[name], current, preserve_plex_edits)
+            _plan_scalar(plan, name, desired.fields[name], current, preserve_plex_edits, written)
+    if "actor" in allowed and "actor" in desired.fields:
+        _plan_photos(plan, desired, current, photos_set or {})
     return plan
 
 
-def _plan_scalar(plan: Plan, name: str, wanted: Any, current: CurrentState, preserve: bool) -> None:
+def _ours(name: str, have: Any, written: dict[str, Any] | None) -> bool | None:
+    """Does Plex still hold what PlexSync last wrote to this field? None: it never wrote it."""
+    if written is None or name not in written:
+        return None
+    if name in TAGS:
+        return set(have or []) == set(written[name] or [])
+    return same_scalar(name, have, written[name])
+
+
+def _plan_scalar(plan: Plan, name: str, wanted: Any, current: CurrentState, preserve: bool,
+                 written: dict[str, Any] | None) -> None:
     have = current.scalars.get(name)
-    same = _same_scalar(name, have, wanted)
+    same = same_scalar(name, have, wanted)
     plex_empty = have in (None, "") or (name == "title" and _is_placeholder_title(have, current.files))
     verdict = decide(same=same, locked=name in current.locked, plex_empty=plex_empty,
-                     stash_empty=wanted in (None, ""), preserve_plex_edits=preserve)
+                     stash_empty=wanted in (None, ""), preserve_plex_edits=preserve,
+                     ours=_ours(name, have, written))
     if verdict == KEEP:
         plan.kept.append(name)
-    if verdict != WRITE or (name == "title" and not wanted):
+        return
+    if verdict == SKIP:
+        plan.in_plex[name] = wanted if same else have
+        return
+    if name == "title" and not wanted:
         return  # never blank a Plex title
     plan.params[f"{name}.value"] = _value_param(name, wanted)
     plan.params[f"{name}.locked"] = 1
+    plan.in_plex[name] = wanted
     plan.changes.append(FieldChange(name, have, wanted, lock_only=same))
 
 
-def _plan_list(plan: Plan, prefix: str, wanted: list[str], have: list[str], current: CurrentState,
-               preserve: bool) -> None:
+def _plan_list(plan: Plan, prefix: str, wanted: list[str], current: CurrentState, preserve: bool,
+               written: dict[str, Any] | None) -> None:
+    have = list(current.tags.get(prefix, []))
     same = set(wanted) == set(have)
     verdict = decide(same=same, locked=prefix in current.locked, plex_empty=not have,
-                     stash_empty=not wanted, preserve_plex_edits=preserve)
+                     stash_empty=not wanted, preserve_plex_edits=preserve,
+                     ours=_ours(prefix, have, written))
     if verdict == KEEP:
         plan.kept.append(prefix)
-    if verdict != WRITE:
         return
-    plan.params.update(tag_params(prefix, wanted, have))
-    plan.changes.append(FieldChange(prefix, have, wanted, lock_only=same))
+    plan.in_plex[prefix] = wanted if same or verdict == WRITE else have
+    if verdict == WRITE:
+        plan.params.update(tag_params(prefix, wanted, have))
+        plan.changes.append(FieldChange(prefix, have, wanted, lock_only=same))
+
+
+def _plan_photos(plan: Plan, desired: DesiredState, current: CurrentState, photos_set: dict[str, str]) -> None:
+    """Photos for the actors Plex gets: only where the person has none, or holds the one
+    PlexSync set. They travel with the actor list, which is then sent even if it is unchanged."""
+    if "actor" in plan.kept:
+        return
+    actors = plan.in_plex.get("actor", [])
+    wanted = {name: url for name, url in desired.photos.items() if name in actors}
+    changed = []
+    for name, url in wanted.items():
+        have = current.photos.get(name)
+        if have is not None and have != photos_set.get(name):
+            continue  # someone else's photo for this person (by hand, or another tool): kept
+        plan.photos[name] = url
+        if have != photo_hash(url):
+            changed.append(name)
+    if not changed:
+        return
+    if not any(c.field == "actor" for c in plan.changes):
+        plan.params.update(tag_params("actor", actors, list(current.tags.get("actor", []))))
+        plan.changes.append(FieldChange("actor", actors, actors, lock_only=True))
+    for index, name in enumerate(actors):
+        if name in plan.photos:
+            plan.params[f"actor[{index}].tag.thumb"] = plan.photos[name]
+    plan.changes.append(FieldChange("actor photos", None, sorted(changed)))
 
 
 def tag_params(prefix: str, wanted: list[str], have: list[str]) -> dict[str, Any]:
@@ -300,10 +272,33 @@ def tag_params(prefix: str, wanted: list[str], have: list[str]) -> dict[str, Any
     return params
 
 
+def edit_path(section_key: int, item_type: str, rating_key: int, params: dict[str, Any]) -> str:
+    """The edit request plexapi's ``item.edit`` sends (``PUT /library/sections/{id}/all?...``),
+    built without fetching the item first."""
+    from plexapi import utils
+
+    args = {**params, "id": str(rating_key), "type": SEARCH_TYPE.get(item_type, 1)}
+    return f"/library/sections/{section_key}/all{utils.joinArgs(args)}"
+
+
+def send_plan(server: Any, plan: Plan, section_key: int) -> None:
+    """Send the plan's parameters as ONE edit request (no reload)."""
+    if plan.params:
+        path = edit_path(section_key, plan.item_type, plan.rating_key, plan.params)
+        call(f"writing scene {plan.scene_id} to Plex item {plan.rating_key}",
+             server.query, path, method=server._session.put)
+
+
 def apply_plan(item: Any, plan: Plan) -> None:
-    """Send the plan's parameters as one edit (plexapi ``item.edit``: one PUT, no reload)."""
+    """Send the plan's parameters as one edit through a fetched plexapi item (``item.edit``)."""
     if plan.params:
         item.edit(**plan.params)
+
+
+def upload_poster(server: Any, rating_key: int, data: bytes) -> None:
+    """Upload an image as the item's poster (what plexapi's ``uploadPoster`` sends)."""
+    call(f"uploading the poster of Plex item {rating_key}", server.query,
+         f"/library/metadata/{int(rating_key)}/posters", method=server._session.post, data=data)
 
 
 def poster_sha1(data: bytes) -> str:

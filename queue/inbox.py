@@ -45,10 +45,14 @@ CREATE TABLE IF NOT EXISTS inbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0,
     last_error TEXT,
-    detail TEXT
+    detail TEXT,
+    plex_wait TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_due ON inbox(state, not_before)
-"""))
+""", (
+    # Added after the first release: the folder a scene waits for Plex to scan (None: not waiting).
+    ("plex_wait", "ALTER TABLE inbox ADD COLUMN plex_wait TEXT"),
+)))
 # Placeholders for an IN (...) list are built per chunk; SQLite allows 999 variables per statement.
 _CHUNK = 500
 
@@ -57,7 +61,8 @@ class InboxEntry(
     namedtuple(
         "InboxEntry",
         "scene_id state generation stash_updated_at queued_at reason force attempts"
-        " not_before last_error detail",
+        " not_before last_error detail plex_wait",
+        defaults=(None,),
     )
 ):
     """One scene's row (a namedtuple: the hook imports this module, dataclasses is slow to load)."""
@@ -78,7 +83,7 @@ class InboxEntry(
 
 _COLUMNS = (
     "scene_id, state, generation, stash_updated_at, queued_at, reason, force, attempts,"
-    " not_before, last_error, detail"
+    " not_before, last_error, detail, plex_wait"
 )
 
 
@@ -115,14 +120,16 @@ class Inbox:
 
     # -- hook side -------------------------------------------------------------------------
 
-    def pending_force(self, scene_id: int) -> bool | None:
-        """The ``force`` flag of a pending row, or None when the scene has no pending row.
+    def pending_force(self, scene_id: int, now: float | None = None) -> bool | None:
+        """The ``force`` flag of a pending row that is due, or None when the scene has none.
 
         A read, so duplicate hooks (a bulk edit fires one per scene, a UI save may fire twice)
-        never take the write lock.
+        never take the write lock. A row waiting for a retry time does not count: a new edit
+        makes it due (and may need a drain to be asked for).
         """
         row = self.conn.execute(
-            "SELECT force FROM inbox WHERE scene_id = ? AND state = ?", (int(scene_id), PENDING)
+            "SELECT force FROM inbox WHERE scene_id = ? AND state = ? AND not_before <= ?",
+            (int(scene_id), PENDING, now if now is not None else time.time()),
         ).fetchone()
         return None if row is None else bool(row[0])
 
@@ -139,7 +146,8 @@ class Inbox:
 
         A new row is pending. An existing row keeps its place (``queued_at``) and gets a new
         generation (so an in-flight job for the older one cannot acknowledge it away); a failed
-        or needs-review row becomes pending again, because the new edit may be what fixes it.
+        or needs-review row becomes pending again, and a pending one waiting for a retry time is
+        due at once, because the new edit may be what fixes it.
         Not idempotent by design: every call is one more generation.
         """
         self.conn.execute(
@@ -152,7 +160,8 @@ class Inbox:
             " force = MAX(force, excluded.force),"
             " reason = CASE WHEN state = ?6 THEN reason ELSE excluded.reason END,"
             " attempts = CASE WHEN state IN (?7, ?8) THEN 0 ELSE attempts END,"
-            " not_before = CASE WHEN state IN (?7, ?8) THEN 0 ELSE not_before END,"
+            " not_before = CASE WHEN state IN (?6, ?7, ?8) THEN 0 ELSE not_before END,"
+            " plex_wait = NULL,"
             " last_error = CASE WHEN state IN (?7, ?8) THEN NULL ELSE last_error END,"
             " detail = CASE WHEN state IN (?7, ?8) THEN NULL ELSE detail END,"
             " state = CASE WHEN state IN (?7, ?8) THEN ?6 ELSE state END",
@@ -249,17 +258,28 @@ class Inbox:
         )
         return False
 
-    def retry_later(self, scene_id: int, not_before: float, error: str, *, count_attempt: bool = True) -> None:
+    def retry_later(self, scene_id: int, not_before: float, error: str, *, count_attempt: bool = True,
+                    plex_wait: str | None = None) -> None:
         """Back to pending until ``not_before`` with the reason; one statement (atomic alone).
 
         ``count_attempt`` False is for delays that are not the scene's fault (Plex down, the
-        drain stopping): they never bring a scene closer to being given up.
+        drain stopping, a scan Plex has not finished): they never bring a scene closer to being
+        given up. ``plex_wait`` is the folder the scene waits for Plex to scan.
         """
         self.conn.execute(
             "UPDATE inbox SET state = ?, not_before = ?, last_error = ?,"
-            " attempts = attempts + ? WHERE scene_id = ?",
-            (PENDING, float(not_before), error, 1 if count_attempt else 0, int(scene_id)),
+            " attempts = attempts + ?, plex_wait = ? WHERE scene_id = ?",
+            (PENDING, float(not_before), error, 1 if count_attempt else 0, plex_wait, int(scene_id)),
         )
+
+    def waiting_for_plex(self, limit: int = 50) -> list[InboxEntry]:
+        """Pending rows waiting for Plex to scan their folder, next try first (a read)."""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM inbox WHERE state = ? AND plex_wait IS NOT NULL"  # noqa: S608 - constant column list
+            " ORDER BY not_before LIMIT ?",
+            (PENDING, int(limit)),
+        ).fetchall()
+        return [_entry(r) for r in rows]
 
     def return_unprocessed(self, scene_ids: list[int], not_before: float, reason: str) -> None:
         """Jobs the drain took but will not process wait again, no attempt counted.

@@ -18,7 +18,7 @@ fragment PlexSyncScene on Scene {
   id title code details director date rating100 organized urls updated_at
   files { path basename size duration }
   studio { name }
-  performers { name }
+  performers { name image_path }
   tags { name }
   groups { group { name } scene_index }
   paths { screenshot }
@@ -58,6 +58,38 @@ query PlexSyncScenesSince($since: String!, $page: Int!, $per_page: Int!) {
 """
     + _SCENE_FIELDS
 )
+
+# Sync all: every scene with everything Plex shows, a page at a time, to compare with the ledger.
+FIND_SCENES_PAGE = (
+    """
+query PlexSyncScenesPage($page: Int!, $per_page: Int!) {
+  findScenes(filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }) {
+    count scenes { ...PlexSyncScene }
+  }
+}
+"""
+    + _SCENE_FIELDS
+)
+
+# Matching by file name is safe only if no other scene has a file of that name. EQUALS is a
+# case-insensitive LIKE in Stash (``_`` matches any character), so callers compare exactly.
+SCENES_WITH_FILE_NAME = """
+query PlexSyncScenesWithFileName($name: String!, $per_page: Int!) {
+  findScenes(
+    scene_filter: { files_filter: { basename: { value: $name, modifier: EQUALS } } }
+    filter: { per_page: $per_page, sort: "id", direction: ASC }
+  ) { count scenes { id files { path basename } } }
+}
+"""
+
+# The newest scene stamp: where a data folder with no cursor yet starts catching up from.
+NEWEST_SCENE_STAMP = """
+query PlexSyncNewestStamp {
+  findScenes(filter: { page: 1, per_page: 1, sort: "updated_at", direction: DESC }) {
+    count scenes { id updated_at }
+  }
+}
+"""
 
 # Paging through every scene (sync_all), ids and stamps only: the worker fetches full data later.
 FIND_SCENE_STAMPS = """
@@ -117,7 +149,43 @@ query PlexSyncStudiosSince($since: String!, $page: Int!, $per_page: Int!) {
 }
 """
 
-# Scenes affected by a performer, tag or studio rename (Stash fires no scene hook for those).
+GROUPS_UPDATED_SINCE = """
+query PlexSyncGroupsSince($since: String!, $page: Int!, $per_page: Int!) {
+  findGroups(
+    group_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: $page, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count groups { id name updated_at } }
+}
+"""
+
+# A drain's catch-up: everything changed since the cursor in ONE request (scenes and the objects
+# whose renames change scenes); only a kind with more than a page is paged on separately.
+CHANGES_SINCE = """
+query PlexSyncChangesSince($since: String!, $per_page: Int!) {
+  findScenes(
+    scene_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: 1, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count scenes { id updated_at } }
+  findPerformers(
+    performer_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: 1, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count performers { id name updated_at } }
+  findTags(
+    tag_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: 1, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count tags { id name updated_at } }
+  findStudios(
+    studio_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: 1, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count studios { id name updated_at } }
+  findGroups(
+    group_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: 1, per_page: $per_page, sort: "updated_at", direction: ASC }
+  ) { count groups { id name updated_at } }
+}
+"""
+
+# Scenes affected by a performer, tag, studio or group rename (Stash fires no scene hook for those).
 SCENES_WITH_PERFORMER = """
 query PlexSyncScenesWithPerformer($ids: [ID!], $page: Int!, $per_page: Int!) {
   findScenes(
@@ -140,6 +208,15 @@ SCENES_WITH_STUDIO = """
 query PlexSyncScenesWithStudio($ids: [ID!], $page: Int!, $per_page: Int!) {
   findScenes(
     scene_filter: { studios: { value: $ids, modifier: INCLUDES } }
+    filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }
+  ) { count scenes { id updated_at } }
+}
+"""
+
+SCENES_WITH_GROUP = """
+query PlexSyncScenesWithGroup($ids: [ID!], $page: Int!, $per_page: Int!) {
+  findScenes(
+    scene_filter: { groups: { value: $ids, modifier: INCLUDES } }
     filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }
   ) { count scenes { id updated_at } }
 }
@@ -170,6 +247,12 @@ ALL_DOCUMENTS: dict[str, str] = {
     "FIND_SCENES_BY_IDS": FIND_SCENES_BY_IDS,
     "FIND_SCENES_UPDATED_SINCE": FIND_SCENES_UPDATED_SINCE,
     "FIND_SCENE_STAMPS": FIND_SCENE_STAMPS,
+    "FIND_SCENES_PAGE": FIND_SCENES_PAGE,
+    "SCENES_WITH_FILE_NAME": SCENES_WITH_FILE_NAME,
+    "NEWEST_SCENE_STAMP": NEWEST_SCENE_STAMP,
+    "GROUPS_UPDATED_SINCE": GROUPS_UPDATED_SINCE,
+    "CHANGES_SINCE": CHANGES_SINCE,
+    "SCENES_WITH_GROUP": SCENES_WITH_GROUP,
     "SCENE_STAMPS_SINCE": SCENE_STAMPS_SINCE,
     "SCENE_STAMPS_BY_IDS": SCENE_STAMPS_BY_IDS,
     "PERFORMERS_UPDATED_SINCE": PERFORMERS_UPDATED_SINCE,

@@ -94,9 +94,12 @@ def valid_zones(zones: Iterable[object]) -> list[str]:
 
 
 def trim_handled(handled: dict[str, str], cursor: str | None) -> dict[str, str]:
-    """Keep only objects still inside the overlap window; older ones are never listed again."""
+    """Keep only objects still inside the overlap window; older ones are never listed again.
+
+    Values are ``"<updated_at>|<name>"`` (or a bare updated_at, as older releases stored them).
+    """
     floor = (parse_instant(cursor) or 0.0) - OVERLAP_S - 60 if cursor else None
     return {
-        key: stamp for key, stamp in handled.items()
-        if floor is None or (parse_instant(stamp) or 0.0) >= floor
+        key: seen for key, seen in handled.items()
+        if floor is None or (parse_instant(seen.split("|", 1)[0]) or 0.0) >= floor
     }

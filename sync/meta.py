@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 from collections import namedtuple
+from collections.abc import Mapping
 
 from sync import db
 
@@ -132,3 +133,20 @@ class DatabaseLoss:
     def forget(self) -> None:
         """The state was rebuilt: stop reporting the loss."""
         self.meta.delete(self.KEY)
+
+
+class LastReport:
+    """The figures of the last *Sync all* (what it checked, found and wrote), for Status."""
+
+    KEY = "sync_all.report"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def save(self, report: Mapping[str, object]) -> None:
+        self.meta.set_many({self.KEY: json.dumps(report, sort_keys=True)})
+
+    def load(self) -> dict[str, object] | None:
+        """The stored report, or None (never run, or unreadable)."""
+        value = _json(self.meta.get(self.KEY))
+        return value if isinstance(value, dict) else None

@@ -55,6 +55,33 @@ def linked(fake_stash, fake_plex):
     return fake_stash, fake_plex
 
 
+@pytest.fixture(params=["merge", "replace"])
+def tag_mode(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def world(fake_stash, data_dir: Path, request) -> Iterator[tuple]:
+    """Stash + a Plex stand-in (merge semantics unless the test asks for ``tag_mode``)."""
+    mode = request.getfixturevalue("tag_mode") if "tag_mode" in request.fixturenames else "merge"
+    from tests.standins.fake_plex import FakePlex
+
+    plex = FakePlex(token=PLEX_TOKEN, tag_semantics=mode)
+    plex.start()
+    plex.add_section(1, "Movies", "movie", ["/media/videos"])
+    from tests.helpers import configure
+
+    configure(fake_stash, plex.url)
+    try:
+        yield fake_stash, plex
+    finally:
+        plex.stop()
+        for run in fake_stash.runs:
+            # Nothing reaches Stash's log unprefixed, and the token is never printed.
+            assert run.unprefixed_lines == [], (run.name, run.unprefixed_lines)
+        # The token (and any other secret a test adds to leak_scan) is checked by leak_scan.
+
+
 def pytest_configure(config) -> None:
     os.environ.setdefault("PLEXSYNC_TEST", "1")
 

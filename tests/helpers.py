@@ -29,6 +29,22 @@ SETTING_DEFAULTS: dict[str, Any] = {
 }
 
 
+def ids(stash, kind: str, names: list[str]) -> list[str]:
+    """Stash ids of performers, tags or groups by name, created when missing."""
+    adder = {"performer": stash.add_performer, "tag": stash.add_tag, "group": stash.add_group}[kind]
+    finder = {"performer": stash.find_performer, "tag": stash.find_tag, "group": stash.find_group}[kind]
+    return [finder(n) or adder(n) for n in names]
+
+
+def full_scene(stash, path: str, n: int = 1) -> str:
+    """A scene with every field Plex shows set, named after ``n``."""
+    return stash.add_scene(
+        f"Scene {n}", [path], details=f"Details of scene {n}\nsecond line", date=f"2023-05-0{n % 9 + 1}",
+        rating100=70 + n, studio=f"Studio {n}", performers=[f"Performer {n}", "Shared Star"],
+        tags=[f"Tag {n}", "Shared Tag"], groups=[(f"Group {n}", 1)],
+    )
+
+
 def configure(stash, url: str, /, **settings: Any) -> None:
     """Every setting stored (as the first task run would write the defaults back); ``settings``
     override any of them, plex_url and plex_token included."""

@@ -109,7 +109,8 @@ def test_hook_context_with_missing_or_wrong_keys_is_skipped_cleanly(fake_stash, 
         ({"id": -5, "type": "Scene.Update.Post", "input": {"title": "x"}}, "hook has no object id"),
         ({"id": 3, "input": {"title": "x"}}, "hook type (none) is not handled"),
         ({"id": 3, "type": "Gallery.Update.Post", "input": {"title": "x"}}, "is not handled"),
-        ({"id": 3, "type": "Scene.Update.Post", "input": None}, "no field Plex shows changed"),
+        # A null input is what Stash's scan sends (a moved file): queued, the binding must follow.
+        ({"id": 2, "type": "Scene.Update.Post", "input": None}, None),
         ({"id": 3, "type": "Scene.Update.Post", "input": "title"}, "no field Plex shows changed"),
         ({"id": 3, "type": "Scene.Update.Post", "input": {"title": "x"}, "inputFields": "title"},
          None),  # inputFields of the wrong type: falls back to the input's keys

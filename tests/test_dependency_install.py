@@ -40,9 +40,9 @@ def registry_problem() -> str | None:
     index = os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple/"
     url = index.rstrip("/") + "/pip/"
     try:
-        with urllib.request.urlopen(url, timeout=8) as response:  # noqa: S310 - fixed https URL
+        with urllib.request.urlopen(url, timeout=8) as response:
             response.read(1)
-    except Exception as exc:  # offline, DNS, proxy: the reason goes into the skip message
+    except Exception as exc:  # noqa: BLE001 - offline, DNS, proxy: the reason goes into the skip message
         return f"the package index {index} is unreachable ({type(exc).__name__}: {exc})"
     return None
 

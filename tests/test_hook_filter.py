@@ -167,10 +167,13 @@ def test_scenes_update_with_integer_ids_in_the_array() -> None:
 # -- scan and create ----------------------------------------------------------------------------
 
 
-def test_null_input_is_not_a_plex_change() -> None:
-    assert requires_plex_sync(None) is False
-    assert requires_plex_sync(None, None, 5) is False
+def test_null_input_is_a_plex_change() -> None:
+    """Only Stash itself sends a null input: a scan that created the scene, or saw its file moved,
+    renamed or matched by fingerprint. The binding must follow the file (issue 11)."""
+    assert requires_plex_sync(None) is True
+    assert requires_plex_sync(None, None, 5) is True
     assert changed_fields(None, None, 5) == set()
+    assert requires_plex_sync({}, [], 5) is False  # an edit that names no field is still nothing
 
 
 # -- enqueue_scenes -----------------------------------------------------------------------------

@@ -45,7 +45,12 @@ def test_only_keys_stash_knows() -> None:
 def test_hook_on_scene_update() -> None:
     hooks = {h["name"]: h for h in manifest()["hooks"]}
     assert "Scene.Update.Post" in hooks["Sync scene to Plex"]["triggeredBy"]
-    valid = {f"{o}.{op}.Post" for o in ("Scene", "Performer", "Studio", "Tag") for op in ("Create", "Update", "Destroy")}
+    valid = {f"{o}.{op}.Post" for o in ("Scene", "Performer", "Studio", "Tag", "Group")
+             for op in ("Create", "Update", "Destroy")}
+    # New files (scan), renames of every related object; not Movie.Update.Post, which Stash fires
+    # alongside Group.Update.Post for the same edit (it would run the hook twice).
+    assert {"Scene.Create.Post", "Group.Update.Post"} <= set(hooks["Sync scene to Plex"]["triggeredBy"])
+    assert "Movie.Update.Post" not in hooks["Sync scene to Plex"]["triggeredBy"]
     for hook in hooks.values():
         assert set(hook["triggeredBy"]) <= valid  # Stash does not validate these: a typo never fires
 
@@ -56,10 +61,15 @@ def test_settings_exact_keys_types_and_texts() -> None:
         assert settings[key]["type"] == kind
         assert settings[key]["displayName"].strip()
         assert settings[key]["description"].strip()
-    # The extras: the explicit, warned TLS switch (issue 7) and the switch for installing the
-    # Python packages into vendor/; every setting is in the model.
-    assert set(settings) - set(SETTINGS) == {"tls_verify", "install_dependencies"}
+    # The extras: the explicit, warned TLS switch (issue 7), the switch for installing the
+    # Python packages into vendor/, and performer photos with the address and key Plex uses;
+    # every setting is in the model.
+    assert set(settings) - set(SETTINGS) == {"tls_verify", "install_dependencies", "performer_photos",
+                                             "stash_url_for_plex", "stash_api_key_for_plex"}
     assert settings["install_dependencies"]["type"] == "BOOLEAN"
+    assert settings["performer_photos"]["type"] == "BOOLEAN"
+    assert settings["stash_url_for_plex"]["type"] == settings["stash_api_key_for_plex"]["type"] == "STRING"
+    assert "stores" in settings["stash_api_key_for_plex"]["description"]  # said plainly: Plex keeps it
     from validation.config import PlexSyncConfig
     from validation.settings import DEFAULTS
 

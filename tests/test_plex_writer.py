@@ -13,8 +13,9 @@ from urllib.parse import unquote
 import pytest
 
 from plex.client import connect
+from plex.current import read_item
 from plex.mapping import DesiredState, desired_from_scene
-from plex.writer import apply_plan, build_plan, read_item
+from plex.writer import apply_plan, build_plan
 from tests.conftest import PLEX_TOKEN
 from tests.standins.fake_plex import FakePlex
 from validation.config import PlexSyncConfig

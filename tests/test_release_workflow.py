@@ -110,10 +110,10 @@ def test_a_published_folder_works_as_a_plugin_source(tmp_path: Path) -> None:
     thread.start()
     try:
         index_url = f"http://127.0.0.1:{server.server_port}/plexsync/index.yml"
-        with urllib.request.urlopen(index_url, timeout=10) as response:  # noqa: S310 - local
+        with urllib.request.urlopen(index_url, timeout=10) as response:
             (entry,) = yaml.safe_load(response.read())
         zip_url = urljoin(index_url, entry["path"])  # how Stash resolves a relative path
-        with urllib.request.urlopen(zip_url, timeout=10) as response:  # noqa: S310 - local
+        with urllib.request.urlopen(zip_url, timeout=10) as response:
             data = response.read()
     finally:
         server.shutdown()

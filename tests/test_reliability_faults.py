@@ -398,7 +398,9 @@ def test_plex_down_5xx_and_back_mid_drain_lose_nothing(fake_stash, fake_plex, da
     assert requests_per_drain <= 10, requests_per_drain
     assert all(r["attempts"] == 0 for r in inbox(data_dir).values()), inbox(data_dir)
     plex.clear_faults()
-    plex.fail_next(3, 503, method="GET", path_prefix="/library/metadata")
+    # Each scene's write is its one item request now (the ledger replaces the GET): three item
+    # edits fail in a row.
+    plex.fail_next(3, 503, method="PUT", path_prefix="/library/sections/1/all")
     fast_forward(data_dir)
     flaky = process_queue(stash)
     assert flaky.output["status"] == "stopped" and flaky.output["retry_later"] == 3

@@ -277,7 +277,8 @@ def test_a_python_without_pip_is_recognised(tmp_path: Path) -> None:
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     probe = probe_pip(str(python))
     assert probe.version is None and "No module named pip" in probe.reason
-    assert probe_pip(sys.executable).version.startswith("pip ")
+    version = probe_pip(sys.executable).version
+    assert version is not None and version.startswith("pip ")
 
 
 def test_retry_forgets_what_the_failed_import_left_behind(tmp_path: Path) -> None:

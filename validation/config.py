@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plex.mapping import PerformerPhotos
 from plex.pathmap import PathMap
 from stash import protocol
 
@@ -43,6 +44,19 @@ class PlexSyncConfig(BaseModel):
     install_dependencies: bool = Field(
         default=True,
         description="Let tasks pip-install requirements.txt into <plugin folder>/vendor when a package is missing",
+    )
+    performer_photos: bool = Field(
+        default=False,
+        description="Put each performer's Stash image on the Plex actor (Plex fetches it from stash_url_for_plex)",
+    )
+    stash_url_for_plex: str = Field(
+        default="",
+        description="How the Plex server reaches Stash, e.g. http://stash:9999 when both run in Docker",
+    )
+    stash_api_key_for_plex: str = Field(
+        default="",
+        description="Stash API key put in the photo URLs Plex fetches (Plex stores it); empty = none",
+        repr=False,
     )
 
     @field_validator("plex_url", mode="before")
@@ -82,6 +96,46 @@ class PlexSyncConfig(BaseModel):
             raise ValueError("must be text")
         return value.strip()
 
+    @field_validator("stash_url_for_plex", mode="before")
+    @classmethod
+    def validate_stash_url(cls, value: object) -> str:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return ""
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        text = value.strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"{text!r} is not an address Plex can fetch from; write it as http://host:port, "
+                "e.g. http://stash:9999"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query string (put an API key in stash_api_key_for_plex)")
+        return text.rstrip("/")
+
+    @field_validator("stash_api_key_for_plex", mode="before")
+    @classmethod
+    def validate_api_key(cls, value: object) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        key = value.strip()
+        if any(ch.isspace() for ch in key):
+            raise ValueError("contains spaces; paste the API key alone (Stash: Settings → Security → API Key)")
+        protocol.register_secret(key)
+        return key
+
+    @model_validator(mode="after")
+    def photos_need_an_address(self) -> PlexSyncConfig:
+        if self.performer_photos and not self.stash_url_for_plex:
+            raise ValueError(
+                "performer_photos is on but stash_url_for_plex is empty: set it to the address the "
+                "Plex server reaches Stash at (e.g. http://stash:9999), or turn performer_photos off"
+            )
+        return self
+
     @field_validator("path_map")
     @classmethod
     def validate_path_map(cls, value: str) -> str:
@@ -89,7 +143,8 @@ class PlexSyncConfig(BaseModel):
         return value
 
     @field_validator(
-        "strict_matching", "preserve_plex_edits", "tls_verify", "install_dependencies", mode="before"
+        "strict_matching", "preserve_plex_edits", "tls_verify", "install_dependencies", "performer_photos",
+        mode="before",
     )
     @classmethod
     def validate_bool_flags(cls, value: object) -> bool:
@@ -109,11 +164,18 @@ class PlexSyncConfig(BaseModel):
     def path_rules(self) -> PathMap:
         return PathMap.parse(self.path_map)
 
+    @property
+    def performer_photo_settings(self) -> PerformerPhotos | None:
+        """Where Plex fetches performer photos from, or None when photos are off."""
+        if not self.performer_photos:
+            return None
+        return PerformerPhotos(self.stash_url_for_plex, self.stash_api_key_for_plex or None)
+
     def log_config(self) -> None:
         """Log every setting in force, the token masked, so a support request shows the setup."""
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if name == "plex_token":
+            if name in ("plex_token", "stash_api_key_for_plex") and value:
                 value = f"*** ({len(value)} characters)"
             protocol.info(f"setting {name} = {value!r}")
         if self.plex_url.startswith("https") and not self.tls_verify:

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "tls_verify": True,
     # Read by worker/bootstrap.py without pydantic, before the packages may be there.
     "install_dependencies": True,
+    "performer_photos": False,
+    "stash_url_for_plex": "",
+    "stash_api_key_for_plex": "",
 }
 
 
@@ -53,9 +56,10 @@ def build_config(settings: dict[str, Any]):  # -> PlexSyncConfig (imported lazil
 
     from validation.config import PlexSyncConfig
 
-    token = settings.get("plex_token")
-    if isinstance(token, str):
-        protocol.register_secret(token.strip())
+    for secret in ("plex_token", "stash_api_key_for_plex"):
+        value = settings.get(secret)
+        if isinstance(value, str):
+            protocol.register_secret(value.strip())
     try:
         return PlexSyncConfig.model_validate(settings)
     except ValidationError as exc:
@@ -64,7 +68,7 @@ def build_config(settings: dict[str, Any]):  # -> PlexSyncConfig (imported lazil
             field = ".".join(str(part) for part in err.get("loc", ())) or "settings"
             message = str(err.get("msg", "is invalid"))
             message = message.removeprefix("Value error, ")
-            problems.append(f"setting '{field}' {message}")
+            problems.append(f"setting '{field}' {message}" if err.get("loc") else message)
         raise ConfigError(
             "PlexSync settings need fixing (Settings → Plugins → PlexSync): " + "; ".join(problems)
         ) from None

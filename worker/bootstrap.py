@@ -150,7 +150,7 @@ def install_setting(server_connection: dict) -> tuple[bool, str]:
 
     try:
         settings = load_settings(StashClient(server_connection, timeout=30.0))
-    except Exception as exc:  # Stash down or answering nonsense: do not guess the user's wish
+    except Exception as exc:  # noqa: BLE001 - Stash down or answering nonsense: do not guess the wish
         return False, f"PlexSync's settings could not be read from Stash ({exc})"
     value = settings.get(SETTING, True)
     if isinstance(value, bool):

@@ -36,10 +36,14 @@ from stash import protocol
 from stash.graphql import StashError, StashUnavailable
 from sync import db
 from sync.error_log import ErrorLog
+from sync.ledger import Ledger
 from worker import retry
 from worker.context import TaskContext
 from worker.dependencies import missing_dependency_message
+from worker.drain_end import DrainEnd
+from worker.drift import DriftCheck
 from worker.outcomes import Outcome
+from worker.plex_scans import PlexScans
 from worker.processor import Prefetched, Processor
 from worker.progress import Progress
 
@@ -77,6 +81,7 @@ class DrainStats:
             "needs_review": self.counts.get("review", 0),
             "failed": self.counts.get("failed", 0),
             "retry_later": self.counts.get("retry", 0),
+            "waiting_for_plex": self.counts.get("waiting", 0),
             "deleted": self.counts.get("deleted", 0),
             "plex_item_requests": self.plex_requests,
             "seconds": round(time.monotonic() - self.started, 2),
@@ -102,8 +107,12 @@ class Drain:
         self.config = ctx.config
         self.work = work
         self.holder = holder
-        self.plex = plex or PlexSession(self.config, ctx.data_dir)
-        self.processor = Processor(ctx, self.config, self.plex)
+        drift = DriftCheck(lambda: Ledger(ctx.conn))
+        self.plex = plex or PlexSession(self.config, ctx.data_dir, on_listed=drift)
+        self.scans = PlexScans(self.plex)
+        self.processor = Processor(ctx, self.config, self.plex, scans=self.scans)
+        self.synced_now: dict[int, str] = {}  # scene -> the updated_at this drain put in Plex
+        self.ending = DrainEnd(ctx, self.plex, self.scans, self.synced_now)
         self.stats = DrainStats()
         self.stop_event = threading.Event()
         self.wake = threading.Event()
@@ -115,43 +124,25 @@ class Drain:
     # -- main thread --------------------------------------------------------------------------
 
     def run(self) -> tuple[dict[str, Any], str | None]:
-        conn = self.ctx.conn
-        in_work = self.work.scene_ids()
-        self.stats.released_orphans = db.transaction(conn, lambda c: Inbox(c).release_orphans(in_work))
-        self.stats.resumed = self.work.pending()
-        with self._lock:
-            self._in_hand = self.stats.resumed
-        if self.stats.resumed:
-            protocol.info(f"resuming {self.stats.resumed} job(s) an interrupted drain left in progress")
-        if self.stats.released_orphans:
-            protocol.info(f"{self.stats.released_orphans} scene(s) an interrupted drain had taken are queued again")
-
+        self._resume()
         worker = threading.Thread(target=self._worker_loop, name="plexsync-worker", daemon=True)
         worker.start()
         released = False
-        last_renew = last_progress = time.monotonic()
+        self._last_renew = self._last_progress = time.monotonic()
         try:
             while self.stopped is None:
                 self.wake.clear()  # before looking, so a wake-up during the checks is kept
                 self._feed()
-                now = time.monotonic()
-                if now - last_renew >= RENEW_EVERY_S:
-                    last_renew = now
-                    if not lease.renew(conn, self.holder):
-                        self.stopped = _Stop("lease", "another drain took over the queue (this one "
-                                             "stopped renewing its lease in time); it continues the work")
-                        break
-                if now - last_progress >= PROGRESS_EVERY_S:
-                    last_progress = now
-                    self._report_progress()
+                self._keep_lease_and_progress()
                 if not worker.is_alive() and self.stopped is None:
                     self.stopped = _Stop("internal", "the worker thread ended unexpectedly; see the debug log")
+                if self.stopped is not None:
                     break
                 if self._idle():
-                    if lease.release_if_idle(conn, self.holder):
-                        released = True
+                    released = self._try_to_end()
+                    if released:
                         break
-                    continue  # something became due meanwhile: feed it
+                    continue  # something became due: feed it
                 self.wake.wait(TICK_S)
         finally:
             self.stop_event.set()
@@ -162,10 +153,43 @@ class Drain:
                     self._return_handed_over()
             finally:
                 if not released and (self.stopped is None or self.stopped.kind != "lease"):
-                    lease.release(conn, self.holder)
+                    lease.release(self.ctx.conn, self.holder)
                 self.plex.close()
         self.progress(1.0)
         return self._finish()
+
+    def _resume(self) -> None:
+        """Jobs an interrupted drain left: in the work queue (resumed) or only marked (released)."""
+        in_work = self.work.scene_ids()
+        self.stats.released_orphans = db.transaction(self.ctx.conn, lambda c: Inbox(c).release_orphans(in_work))
+        self.stats.resumed = self.work.pending()
+        with self._lock:
+            self._in_hand = self.stats.resumed
+        if self.stats.resumed:
+            protocol.info(f"resuming {self.stats.resumed} job(s) an interrupted drain left in progress")
+        if self.stats.released_orphans:
+            protocol.info(f"{self.stats.released_orphans} scene(s) an interrupted drain had taken are queued again")
+
+    def _keep_lease_and_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_renew >= RENEW_EVERY_S:
+            self._last_renew = now
+            if not lease.renew(self.ctx.conn, self.holder):
+                self.stopped = _Stop("lease", "another drain took over the queue (this one "
+                                     "stopped renewing its lease in time); it continues the work")
+        if now - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = now
+            self._report_progress()
+
+    def _try_to_end(self) -> bool:
+        """Nothing in hand: let the end-of-drain work queue more, else release (True: ended)."""
+        try:
+            if self.ending.found_work():
+                return False
+        except PlexAuthError as exc:
+            self.stopped = _Stop("auth", _auth_message(exc, self.config.plex_url))
+            return False
+        return lease.release_if_idle(self.ctx.conn, self.holder)
 
     def _idle(self) -> bool:
         with self._lock:
@@ -217,6 +241,8 @@ class Drain:
 
     def _finish(self) -> tuple[dict[str, Any], str | None]:
         output = self.stats.as_output()
+        if self.ending.report:
+            output["convergence"] = self.ending.report
         counts = Inbox(self.ctx.conn).counts()
         output["still_pending"] = counts["pending"]
         output["waiting_retry"] = counts["waiting_retry"]
@@ -225,6 +251,7 @@ class Drain:
             f"{output['written']} written, {output['unchanged']} already up to date, "
             f"{output['needs_review']} need review, {output['failed']} failed, "
             f"{output['retry_later']} to retry later, {output['deleted']} deleted"
+            + (f", {output['waiting_for_plex']} waiting for Plex to scan" if output["waiting_for_plex"] else "")
         )
         if counts["waiting_retry"]:
             summary += f"; {counts['waiting_retry']} waiting for a retry time (the next drain takes them)"
@@ -308,6 +335,8 @@ class Drain:
         if outcome is None:
             return  # the drain stops; the job went back to the inbox
         self.stats.add(outcome)
+        if outcome.stamp is not None:
+            self.synced_now[outcome.scene_id] = outcome.stamp
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         if outcome.transient:

@@ -1,37 +1,48 @@
-"""Finding the Plex item a scene is written to, and reading its current state.
+"""Finding the Plex item a scene is written to, from the path index alone (no Plex request).
 
-The stored binding first (one GET); a 404 on it, or an item that no longer holds the scene's
-file, drops the binding and matches again. Then the path index: exact mapped path, else file name
-(``plex.matcher``); LOW confidence per the ``strict_matching`` setting; nothing → retry later
-(Plex may not have scanned the file yet). A stale index is re-listed at most once per drain.
+Exact mapped path first, else file name (``plex.matcher``). One exact candidate is HIGH. A match
+by file name is HIGH only if the name is unique on both sides: one Plex item with that file name,
+and no other Stash scene with a file of that name (asked of Stash): otherwise editing a new
+``/videos/2024/clip.mp4`` Plex has not scanned yet would overwrite the item of
+``/videos/2019/clip.mp4``. LOW confidence follows ``strict_matching``. A stale index is re-listed
+at most once per drain.
+
+A file whose mapped path lies in a library folder but that no item holds at that path is not in
+Plex yet (new, or moved): Plex is asked to scan its folder (``NotInPlexYet``), and matching by
+file name is not tried, since the name may be another file's. Matching by name is for files
+that lie in no library folder (Stash and Plex see the library under roots that ``path_map`` does
+not map); a file that matches nothing there is parked at once, with the locations named.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from plex.errors import PlexItemGone
+from plex.index import basename_key
 from plex.mapping import DesiredState
 from plex.matcher import (
     Candidate,
     MatchConfidence,
     best_candidate,
-    find_candidates,
-    item_has_scene_file,
+    exact_candidates,
+    name_candidates,
     score_match_confidence,
+    shared_tail,
 )
 from plex.pathmap import PathMap
+from plex.sections import describe_locations, folder_of, holding_location
 from plex.session import PlexSession
-from plex.writer import CurrentState, read_item
-from queue.inbox import REVIEW
+from queue.inbox import FAILED, REVIEW
 from stash import protocol
 from worker import retry
 from worker.outcomes import Park, RetryLater
 
+# Other Stash scenes holding a file of a given name: (scene id, path) pairs.
+NameOwners = Callable[[int, str], list[tuple[int, str]]]
 
-def rating_key_of(value: Any) -> int | None:
+
+def rating_key_of(value: object) -> int | None:
     """The rating key in a stored binding: ``"1234"`` or ``"/library/metadata/1234"``."""
     if value is None:
         return None
@@ -39,104 +50,142 @@ def rating_key_of(value: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Target:
-    """The matched item (a plexapi object), its state, and the Plex requests matching took."""
+    """The item a scene is written to, as the index knows it."""
 
-    item: Any
-    current: CurrentState
-    requests: int
+    rating_key: int
+    section_key: int
+    item_type: str
+    plex_path: str  # the scene's file as Plex names it (through path_map)
+    matched_file: str  # the item's file that matched
+    matched_by: str  # "path" or "basename"
+    updated_at: int | None  # the item's updatedAt in the index
+
+
+class NotInPlexYet(Exception):
+    """The scene's file lies in a library folder but no item holds it: Plex must scan it."""
+
+    def __init__(self, section_key: int, folder: str, plex_path: str) -> None:
+        super().__init__(f"Plex has no item for {plex_path} yet")
+        self.section_key = section_key
+        self.folder = folder
+        self.plex_path = plex_path
 
 
 class ItemFinder:
     """Matches scenes to Plex items for one drain (one Plex session, one set of settings)."""
 
     def __init__(self, plex: PlexSession, path_map: PathMap, *, strict_matching: bool,
-                 forget_binding: Callable[[int], None] | None = None) -> None:
-        """``forget_binding(scene_id)`` drops a binding whose item is gone (None: a dry run,
-        which changes nothing)."""
+                 name_owners: NameOwners) -> None:
         self.plex = plex
         self.path_map = path_map
         self.strict_matching = strict_matching
-        self.forget_binding = forget_binding
+        self.name_owners = name_owners
+        self._owners: dict[tuple[int, str], list[tuple[int, str]]] = {}
 
-    def find(self, scene_id: int, desired: DesiredState, bound: int | None) -> Target:
-        """The item for the scene; raises RetryLater (not in Plex yet) or Park (needs review).
-
-        ``bound`` is the stored binding's rating key. A binding that broke (404, or the item no
-        longer holds the file) is reported in ``Target`` by a different rating key; the caller
-        records the new binding with its result.
-        """
-        requests = 0
-        if bound:
-            found, requests = self._bound_item(scene_id, desired, bound)
-            if found is not None:
-                return found
-        return self._from_index(scene_id, desired, requests)
-
-    def _bound_item(self, scene_id: int, desired: DesiredState, bound: int) -> tuple[Target | None, int]:
-        try:
-            item = self.plex.fetch_item(bound)
-        except PlexItemGone:
-            protocol.info(f"scene {scene_id}: its Plex item {bound} is gone (404); matching again")
-            if self.forget_binding is not None:
-                self.forget_binding(scene_id)
-            return None, 1
-        current = read_item(item)
-        if item_has_scene_file(current.files, desired.files, self.path_map):
-            return Target(item, current, 1), 1
-        protocol.info(f"scene {scene_id}: Plex item {bound} no longer has the scene's file; matching again")
-        return None, 1
-
-    def _from_index(self, scene_id: int, desired: DesiredState, requests: int) -> Target:
+    def find(self, scene_id: int, desired: DesiredState) -> Target:
+        """The item for the scene; raises NotInPlexYet, RetryLater or Park."""
+        self._owners.clear()  # Stash may have changed since the last scene
         index = self.plex.index
         for attempt in range(2):
-            candidates = find_candidates(index, desired.files, self.path_map)
+            candidates = exact_candidates(index, desired.files, self.path_map)
+            held = None if candidates else self._library_folder(desired)
+            if not candidates and held is None:
+                candidates = name_candidates(index, desired.files, self.path_map)
             if not candidates:
-                if attempt == 0 and index.refresh_after_miss(self.plex.server):
+                if attempt == 0 and index.refresh_after_miss(self.plex.http):
                     continue
-                raise RetryLater(retry.NOT_FOUND, self.not_found_reason(desired))
-            confidence, chosen = score_match_confidence(candidates, desired.files[0])
-            if confidence is MatchConfidence.LOW:
-                if attempt == 0 and index.relist_all_once(self.plex.server):
-                    continue  # two items for one file may be a stale row: list everything once
+                raise held if held is not None else self.not_found(desired)
+            chosen, candidates = self._confident(scene_id, candidates)
+            if chosen is None and attempt == 0 and index.relist_all_once(self.plex.http):
+                continue  # two items for one file may be a stale row: list everything once
+            if chosen is None:
                 chosen = self._choose_among(scene_id, candidates)
-            assert chosen is not None
-            try:
-                item = self.plex.fetch_item(chosen.rating_key)
-                return Target(item, read_item(item), requests + 1)
-            except PlexItemGone:
-                requests += 1
-                # The index is older than Plex: list again (once per drain) and retry the match.
-                if attempt == 0 and index.relist_all_once(self.plex.server):
-                    continue
-                raise RetryLater(retry.NOT_FOUND, f"Plex item {chosen.rating_key} for "
-                                 f"{chosen.display_path} is gone; waiting for Plex to rescan") from None
-        raise RetryLater(retry.NOT_FOUND, self.not_found_reason(desired))
+            return Target(chosen.rating_key, chosen.section_key, chosen.item_type, chosen.plex_path,
+                          chosen.display_path, chosen.matched_by, index.updated_at(chosen.rating_key))
+        raise self.not_found(desired)
+
+    def _library_folder(self, desired: DesiredState) -> NotInPlexYet | None:
+        """The scan that would bring the scene's file into Plex, if it lies in a library folder."""
+        for stash_path in desired.files:
+            mapped = self.path_map.to_plex(stash_path)
+            held = holding_location(mapped, self.plex.index.sections)
+            if held is not None:
+                return NotInPlexYet(held[0].key, folder_of(mapped), mapped)
+        return None
+
+    def relist(self) -> bool:
+        """The index proved stale (an item it lists is gone): list everything, once per drain."""
+        return self.plex.index.relist_all_once(self.plex.http)
+
+    def _confident(self, scene_id: int, candidates: list[Candidate]) -> tuple[Candidate | None, list[Candidate]]:
+        """The one candidate when the match is HIGH confidence (else None), and the candidates
+        that may be this scene's item at all."""
+        if candidates[0].matched_by == "basename":
+            return self._confident_by_name(scene_id, candidates)
+        confidence, chosen = score_match_confidence(candidates, candidates[0].stash_path)
+        return (chosen if confidence is MatchConfidence.HIGH else None), candidates
+
+    def _confident_by_name(self, scene_id: int, candidates: list[Candidate]) -> tuple[Candidate | None, list[Candidate]]:
+        """HIGH only if the name is unique on both sides. A Plex file that another Stash scene's
+        file matches more closely is that scene's item and never this one's."""
+        others = self._others_with_name(scene_id, candidates[0])
+        own = [c for c in candidates if not self._belongs_to_another(c, others)]
+        if not own:
+            names = ", ".join(f"scene {s}" for s, _ in others)
+            raise RetryLater(retry.NOT_FOUND, (
+                f"Plex has no item for {candidates[0].plex_path}: the only item(s) with that file name "
+                f"({', '.join(c.display_path for c in candidates)}) belong to {names}, whose file "
+                "matches more closely; check path_map"))
+        return (own[0] if len(own) == 1 and not others else None), own
+
+    def _belongs_to_another(self, candidate: Candidate, others: list[tuple[int, str]]) -> bool:
+        ours = shared_tail(candidate.plex_path, candidate.display_path)
+        return any(shared_tail(self.path_map.to_plex(path), candidate.display_path) > ours for _, path in others)
+
+    def _others_with_name(self, scene_id: int, chosen: Candidate) -> list[tuple[int, str]]:
+        """Other Stash scenes with a file of this name (asked of Stash once per name and scene)."""
+        key = (scene_id, basename_key(chosen.plex_path))
+        if key not in self._owners:
+            self._owners[key] = [(other, path) for other, path in self.name_owners(*key) if other != scene_id]
+        return self._owners[key]
 
     def _choose_among(self, scene_id: int, candidates: list[Candidate]) -> Candidate:
-        """Several candidates: needs review under strict matching, else the most plausible."""
+        """Not HIGH: needs review under strict matching, else the most plausible one."""
         paths = [c.display_path for c in candidates]
         stash_path = candidates[0].stash_path
+        others = self._others_with_name(scene_id, candidates[0]) if candidates[0].matched_by == "basename" else []
         if self.strict_matching:
-            raise Park(
-                REVIEW,
-                f"{len(candidates)} Plex items could be this scene's file (strict_matching is on)",
-                {"stash_path": stash_path, "candidates": paths},
-            )
+            if others and len(candidates) == 1:
+                reason = (f"only the file name matches ({paths[0]}), and other Stash scenes have a file "
+                          f"of that name: {', '.join(f'scene {s}' for s, _ in others)} (strict_matching is on)")
+            else:
+                reason = f"{len(candidates)} Plex items could be this scene's file (strict_matching is on)"
+            detail = {"stash_path": stash_path, "candidates": paths,
+                      "other_scenes": [{"scene_id": s, "path": p} for s, p in others]}
+            raise Park(REVIEW, reason, detail)
         chosen = best_candidate(candidates)
-        others = [c.display_path for c in candidates if c is not chosen]
+        rest = [c.display_path for c in candidates if c is not chosen]
         protocol.warning(
-            f"scene {scene_id}: {len(candidates)} Plex items match {stash_path}; writing "
-            f"{chosen.display_path} (item {chosen.rating_key}), not: {'; '.join(others)}"
+            f"scene {scene_id}: {len(candidates)} Plex item(s) match {stash_path} only loosely; writing "
+            f"{chosen.display_path} (item {chosen.rating_key})"
+            + (f", not: {'; '.join(rest)}" if rest else "")
+            + (f"; other Stash scenes with that file name: {', '.join(str(s) for s, _ in others)}" if others else "")
         )
         return chosen
 
-    def not_found_reason(self, desired: DesiredState) -> str:
+    def not_found(self, desired: DesiredState) -> Exception:
+        """No item holds any of the scene's files, and none of them lies in a library folder."""
+        sections = self.plex.index.sections
         mapped = self.path_map.to_plex(desired.files[0])
-        libraries = ", ".join(f"'{s.title}'" for s in self.plex.index.sections) or "none"
         more = f" (and {len(desired.files) - 1} more file(s))" if len(desired.files) > 1 else ""
-        return (
+        if any(s.locations for s in sections):
+            return Park(FAILED, (
+                f"not found in Plex: {mapped}{more} (the scene's file as Plex sees it through path_map) "
+                f"is in none of the library folders ({describe_locations(sections)}); path_map is "
+                "likely wrong, so no scan was asked for"))
+        libraries = ", ".join(f"'{s.title}'" for s in sections) or "none"
+        return RetryLater(retry.NOT_FOUND, (
             f"no Plex item has the file {mapped}{more}, by full path or by file name, in the "
-            f"libraries {libraries}; check path_map and that Plex has scanned the folder"
-        )
+            f"libraries {libraries}; check path_map and that Plex has scanned the folder"))

@@ -22,6 +22,7 @@ class Outcome:
     plex_requests: int = 0
     transient: bool = False
     changes: list[str] = field(default_factory=list)
+    stamp: str | None = None  # the scene's updated_at this outcome is about (what is now in Plex)
 
 
 class RetryLater(Exception):

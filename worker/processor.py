@@ -6,15 +6,17 @@ The order is chosen so that the cheap checks come first and every Plex request i
    completed, parked or delayed is stale and dropped).
 2. **Read**: the scene from Stash now (the latest data wins; a deleted scene is dropped).
 3. **Short-circuit**: unless forced, ``sync_state`` may already cover this ``updated_at`` (a later
-   sync did it), or the desired Plex state's hash may equal the one stored with the binding:
-   recorded as synced with ZERO Plex requests.
-4. **Match**: the bound item, else the path index (one GET of the item).
-5. **Write**: a diff, one PUT if anything differs, a poster upload only if the screenshot's SHA-1
-   changed; the sync record and the inbox completion are one transaction.
+   sync did it), or the desired Plex state's hash may equal the one recorded with the binding
+   while the item shows no drift: recorded as synced with ZERO Plex requests.
+4. **Match**: the path index (no request) names the item (``worker.matching``).
+5. **Write**: the item's current values come from the ledger when the index shows the item
+   unchanged since PlexSync's last write (no request), else from one GET; the diff goes out as
+   one PUT, the poster only if the screenshot changed; the sync record, the ledger row and the
+   inbox completion are one transaction.
 
 Plex outages, a refused token and an unreachable Stash are raised to the drain, which stops; every
-other problem is decided here (retry later, needs review, failed) and recorded with its reason.
-The dry run (``preview``) takes steps 2 and 4 and builds the plan, and writes nothing anywhere.
+other problem is decided here (retry later, wait for a scan, needs review, failed) and recorded
+with its reason. The dry run (``preview``) reads, matches and plans, and writes nothing anywhere.
 """
 
 from __future__ import annotations
@@ -25,27 +27,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plex.client import call
+from plex.current import CurrentState, from_ledger, photo_hash
 from plex.errors import PermanentSyncError, PlexItemGone, PlexUnavailable
-from plex.mapping import DesiredState, desired_from_scene
+from plex.index import basename_key
+from plex.mapping import DesiredState, PerformerPhotos, desired_from_scene
 from plex.session import PlexSession
-from plex.writer import CurrentState, Plan, apply_plan, build_plan, poster_sha1
+from plex.writer import ALLOWED, Plan, build_plan, poster_sha1
 from queue.inbox import FAILED, QUEUED, REVIEW, Inbox, InboxEntry
 from stash import protocol, queries
 from stash.graphql import StashError, StashUnavailable
 from sync import db
 from sync.detector import needs_resync
 from sync.error_log import ErrorLog
+from sync.ledger import Ledger, LedgerEntry
 from sync.state import SyncRecord
 from worker import retry
-from worker.matching import ItemFinder, Target, rating_key_of
+from worker.matching import ItemFinder, NotInPlexYet, Target
 from worker.outcomes import Outcome, Park, RetryLater
+from worker.plex_scans import FINISHED, PlexScans
 
 if TYPE_CHECKING:
     from validation.config import PlexSyncConfig
     from worker.context import TaskContext
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+# A scene waiting for Plex to scan its folder is tried again by the drain that asked for the
+# scan as soon as it finished; otherwise not before this (no attempt counted).
+SCAN_WAIT_S = 600.0
 
 
 def looks_like_image(data: bytes) -> bool:
@@ -63,14 +71,15 @@ class Prefetched:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A scene turned into what Plex should show, with the poster bytes and the state's hash."""
+    """A scene turned into what Plex should show, with the poster bytes and the hashes."""
 
     scene: dict[str, Any]
     fetched_at: float
     desired: DesiredState
     screenshot: bytes | None
     screenshot_sha1: str | None
-    payload_hash: str
+    fields_hash: str  # the values Stash wants (what Sync all compares, without the poster)
+    payload_hash: str  # the same with the poster: equal means nothing to write
 
     @property
     def stamp(self) -> str | None:
@@ -81,12 +90,20 @@ class Processor:
     """Processes jobs for one drain (one worker thread)."""
 
     def __init__(self, ctx: TaskContext, config: PlexSyncConfig, plex: PlexSession, *,
-                 now: Callable[[], float] = time.time) -> None:
+                 scans: PlexScans | None = None, now: Callable[[], float] = time.time) -> None:
         self.ctx = ctx
         self.config = config
         self.plex = plex
+        self.scans = scans
         self.path_map = config.path_rules
+        self.photos: PerformerPhotos | None = config.performer_photo_settings
         self.now = now
+        self.finder = ItemFinder(plex, self.path_map, strict_matching=config.strict_matching,
+                                 name_owners=self._scenes_with_file_name)
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.ctx.conn)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -106,7 +123,7 @@ class Processor:
         return Prefetched(fetched_at, {i: scenes.get(int(i)) for i in scene_ids})
 
     def process(self, job: dict[str, Any], prefetched: Prefetched | None = None) -> Outcome:
-        """Process one queued job, with all inbox and sync-state bookkeeping.
+        """Process one queued job, with all inbox, sync-state and ledger bookkeeping.
 
         Raises PlexUnavailable (outage), PlexAuthError and StashUnavailable for the drain to stop;
         the job's inbox row is then still ``queued`` and the drain puts it back.
@@ -118,6 +135,8 @@ class Processor:
             return Outcome("stale", scene_id, "already handled")
         try:
             return self._sync(scene_id, generation, force=bool(job.get("force")), prefetched=prefetched)
+        except NotInPlexYet as missing:
+            return self._not_in_plex(entry, missing)
         except RetryLater as wait:
             return self._retry(entry, wait)
         except Park as parked:
@@ -133,15 +152,19 @@ class Processor:
             prepared = self._prepare(scene, fetched_at)
             record = self.ctx.sync_state.get(scene_id)
             with _plex_problems():
-                target = self._finder(dry_run=True).find(scene_id, prepared.desired, _bound(record))
+                target = self.finder.find(scene_id, prepared.desired)
+                entry = self._same_item(self.ledger.get(scene_id), target)
+                current, requests = self._current(target, entry, prepared.desired)
+        except NotInPlexYet as missing:
+            return Outcome("dry_run", scene_id, f"{missing}: PlexSync would ask Plex to scan {missing.folder}")
         except (RetryLater, Park) as problem:
             return Outcome("dry_run", scene_id, problem.reason)
-        plan = build_plan(prepared.desired, target.current, preserve_plex_edits=self.config.preserve_plex_edits)
-        lines = plan.describe()
-        if self._poster_to_upload(prepared, record, target.current) is not None:
+        plan = self._plan(prepared.desired, current, entry)
+        lines = [protocol.redact(line) for line in plan.describe()]
+        if self._poster_to_upload(prepared, record, current) is not None:
             lines.append("    poster: would upload the Stash screenshot")
-        return Outcome("dry_run", scene_id, "\n".join(lines), rating_key=target.current.rating_key,
-                       plan=plan, plex_requests=target.requests)
+        return Outcome("dry_run", scene_id, "\n".join(lines), rating_key=current.rating_key,
+                       plan=plan, plex_requests=requests)
 
     # -- the work ---------------------------------------------------------------------------
 
@@ -151,16 +174,27 @@ class Processor:
             return self._deleted(scene_id)
         if not force and not needs_resync(scene_id, scene.get("updated_at"), self.ctx.sync_state):
             self._commit(lambda c: Inbox(c).complete(scene_id, generation))
-            return Outcome("covered", scene_id, "a later sync already covered this edit")
+            return Outcome("covered", scene_id, "a later sync already covered this edit",
+                           stamp=scene.get("updated_at"))
         prepared = self._prepare(scene, fetched_at)
         record = self.ctx.sync_state.get(scene_id)
-        bound = _bound(record)
-        if not force and record is not None and bound is not None and record.payload_hash == prepared.payload_hash:
-            self._commit_success(scene_id, generation, bound, prepared, record.poster_hash)
-            return Outcome("unchanged", scene_id, "nothing Plex shows changed", rating_key=bound)
+        entry = self.ledger.get(scene_id)
+        if not force and _unchanged(record, entry, prepared):
+            self._commit_unchanged(scene_id, generation, prepared, record)
+            return Outcome("unchanged", scene_id, "nothing Plex shows changed",
+                           rating_key=entry.rating_key if entry else None, stamp=prepared.stamp)
         with _plex_problems():
-            target = self._finder(dry_run=False).find(scene_id, prepared.desired, bound)
-            return self._write(scene_id, generation, prepared, record, target)
+            for attempt in range(2):
+                target = self.finder.find(scene_id, prepared.desired)
+                try:
+                    return self._write(scene_id, generation, prepared, record, entry, target)
+                except PlexItemGone:
+                    # The index lists an item Plex no longer has: list everything once and match again.
+                    if attempt == 0 and self.finder.relist():
+                        continue
+                    raise RetryLater(retry.NOT_FOUND, f"Plex item {target.rating_key} for "
+                                     f"{target.matched_file} is gone; waiting for Plex to rescan") from None
+        raise AssertionError("unreachable")
 
     def _read(self, scene_id: int, prefetched: Prefetched | None) -> tuple[dict[str, Any] | None, float]:
         """The scene as Stash has it now (None: deleted), and when it was read."""
@@ -176,48 +210,71 @@ class Processor:
         return data.get("findScene"), fetched_at
 
     def _prepare(self, scene: dict[str, Any], fetched_at: float) -> Prepared:
-        desired = desired_from_scene(scene)
+        desired = desired_from_scene(scene, self.photos)
         for warning in desired.warnings:
             protocol.warning(warning)
         if not desired.files:
             raise Park(FAILED, "the scene has no file in Stash, so there is nothing to match in Plex")
         screenshot = self._screenshot(desired)
         screenshot_sha1 = poster_sha1(screenshot) if screenshot is not None else None
-        payload_hash = desired.payload_hash(
-            preserve_plex_edits=self.config.preserve_plex_edits,
-            plex_paths=[self.path_map.to_plex(p) for p in desired.files],
-            poster=screenshot_sha1,
-        )
-        return Prepared(scene, fetched_at, desired, screenshot, screenshot_sha1, payload_hash)
+        return Prepared(scene, fetched_at, desired, screenshot, screenshot_sha1, fields_hash(desired, self.config),
+                        fields_hash(desired, self.config, poster=screenshot_sha1))
 
-    def _finder(self, *, dry_run: bool) -> ItemFinder:
-        forget = None if dry_run else self._forget_binding
-        return ItemFinder(self.plex, self.path_map, strict_matching=self.config.strict_matching,
-                          forget_binding=forget)
+    def _same_item(self, entry: LedgerEntry | None, target: Target) -> LedgerEntry | None:
+        """The ledger row if it is about this very item (a rebinding starts from nothing)."""
+        return entry if entry is not None and entry.rating_key == target.rating_key else None
 
-    def _forget_binding(self, scene_id: int) -> None:
-        self.ctx.sync_state.forget(scene_id)
+    def _current(self, target: Target, entry: LedgerEntry | None, desired: DesiredState) -> tuple[CurrentState, int]:
+        """The item's values, and the Plex requests that took: none when the ledger can tell."""
+        if entry is not None and self._ledger_knows(entry, target, desired):
+            assert entry.written is not None and entry.photos is not None
+            return from_ledger(target.rating_key, target.item_type, target.section_key,
+                               self.plex.index.files_of(target.rating_key), entry.written, entry.photos,
+                               entry.item_updated_at), 0
+        return self.plex.fetch(target.rating_key), 1
+
+    def _ledger_knows(self, entry: LedgerEntry, target: Target, desired: DesiredState) -> bool:
+        """Is the item still exactly as PlexSync left it, and did PlexSync write every field in
+        question? Then the ledger is the item's state and no GET is needed."""
+        if entry.drift is not None or entry.item_updated_at is None or entry.item_updated_at != target.updated_at:
+            return False
+        if entry.written is None or entry.photos is None or (self.config.preserve_plex_edits and entry.kept):
+            return False
+        allowed = ALLOWED.get(target.item_type, ALLOWED["episode"])
+        fields_known = all(name in entry.written for name in desired.fields if name in allowed)
+        return fields_known and all(name in entry.photos for name in desired.photos)
+
+    def _plan(self, desired: DesiredState, current: CurrentState, entry: LedgerEntry | None) -> Plan:
+        return build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits,
+                          written=entry.written if entry is not None else None,
+                          photos_set=entry.photos if entry is not None else None)
 
     def _write(self, scene_id: int, generation: int, prepared: Prepared, record: SyncRecord | None,
-               target: Target) -> Outcome:
-        current = target.current
-        plan = build_plan(prepared.desired, current, preserve_plex_edits=self.config.preserve_plex_edits)
-        requests = target.requests
+               entry: LedgerEntry | None, target: Target) -> Outcome:
+        if entry is not None and entry.rating_key != target.rating_key:
+            protocol.info(f"scene {scene_id}: its Plex item {entry.rating_key} is gone or no longer the "
+                          f"scene's file; its file is now Plex item {target.rating_key} ({target.matched_by} match)")
+        same = self._same_item(entry, target)
+        current, requests = self._current(target, same, prepared.desired)
+        plan = self._plan(prepared.desired, current, same)
         if plan.needs_write:
-            call(f"writing scene {scene_id} to Plex item {current.rating_key}", apply_plan, target.item, plan)
+            self.plex.write(plan, target.section_key)
             requests += 1
         poster_hash = _previous_poster(record, current)
         upload = self._poster_to_upload(prepared, record, current)
         if upload is not None:
-            call(f"uploading the poster of scene {scene_id} to Plex item {current.rating_key}",
-                 target.item.uploadPoster, filepath=upload)
+            self.plex.upload_poster(current.rating_key, upload)
             requests += 1
             poster_hash = prepared.screenshot_sha1
-        self._commit_success(scene_id, generation, current.rating_key, prepared, poster_hash)
+        wrote = plan.needs_write or upload is not None
+        self._commit_written(scene_id, generation, prepared, target, current, same, plan, poster_hash, wrote)
         changes = [c.field for c in plan.changes] + (["poster"] if upload is not None else [])
         self._log_write(scene_id, prepared.desired, current, plan, uploaded=upload is not None)
+        if plan.kept and (same is None or sorted(same.kept) != sorted(plan.kept)):
+            protocol.info(f"scene {scene_id}: kept what a person set in Plex item {current.rating_key} "
+                          f"(preserve_plex_edits): {', '.join(plan.kept)}")
         return Outcome("written" if changes else "unchanged", scene_id, rating_key=current.rating_key,
-                       plan=plan, plex_requests=requests, changes=changes)
+                       plan=plan, plex_requests=requests, changes=changes, stamp=prepared.stamp)
 
     def _log_write(self, scene_id: int, desired: DesiredState, current: CurrentState, plan: Plan, *,
                    uploaded: bool) -> None:
@@ -233,6 +290,16 @@ class Processor:
             + (f" (locked as they were: {', '.join(locked)})" if locked else "")
         )
 
+    def _scenes_with_file_name(self, scene_id: int, name: str) -> list[tuple[int, str]]:
+        """Stash scenes with a file of this name (compared exactly, case-insensitively)."""
+        data = self.ctx.stash.execute(queries.SCENES_WITH_FILE_NAME, {"name": name, "per_page": 25})
+        owners = []
+        for scene in (data.get("findScenes") or {}).get("scenes") or []:
+            for file in scene.get("files") or []:
+                if basename_key(str(file.get("path") or "")) == name:
+                    owners.append((int(scene["id"]), str(file["path"])))
+        return owners
+
     # -- poster ------------------------------------------------------------------------------
 
     def _poster_to_upload(self, prepared: Prepared, record: SyncRecord | None,
@@ -243,7 +310,7 @@ class Processor:
         if prepared.screenshot is None or prepared.screenshot_sha1 == _previous_poster(record, current):
             return None
         if self.config.preserve_plex_edits:
-            ours = _same_binding(record, current) and record is not None and bool(record.poster_hash)
+            ours = record is not None and _same_binding(record, current) and bool(record.poster_hash)
             if not ours and "thumb" in current.locked:
                 return None
         return prepared.screenshot
@@ -268,13 +335,37 @@ class Processor:
     def _commit(self, work: Callable[[Any], Any]) -> Any:
         return db.transaction(self.ctx.conn, work)
 
-    def _commit_success(self, scene_id: int, generation: int, rating_key: int, prepared: Prepared,
-                        poster_hash: str | None) -> None:
+    def _commit_unchanged(self, scene_id: int, generation: int, prepared: Prepared,
+                          record: SyncRecord | None) -> None:
+        assert record is not None
         state = self.ctx.sync_state
 
         def work(c: Any) -> None:
-            state.update_success(scene_id, str(rating_key), prepared.stamp, fetched_at=prepared.fetched_at,
-                                 payload_hash=prepared.payload_hash, poster_hash=poster_hash, conn=c)
+            state.update_success(scene_id, str(record.plex_item_key), prepared.stamp,
+                                 fetched_at=prepared.fetched_at, payload_hash=prepared.payload_hash,
+                                 poster_hash=record.poster_hash, conn=c)
+            Inbox(c).complete(scene_id, generation)
+
+        self._commit(work)
+
+    def _commit_written(self, scene_id: int, generation: int, prepared: Prepared, target: Target,
+                        current: CurrentState, same: LedgerEntry | None, plan: Plan,
+                        poster_hash: str | None, wrote: bool) -> None:
+        state = self.ctx.sync_state
+        written = {**(same.written or {} if same is not None else {}), **plan.in_plex}
+        photos = {name: photo_hash(url) for name, url in plan.photos.items()}
+
+        def work(c: Any) -> None:
+            state.update_success(scene_id, str(current.rating_key), prepared.stamp,
+                                 fetched_at=prepared.fetched_at, payload_hash=prepared.payload_hash,
+                                 poster_hash=poster_hash, conn=c)
+            Ledger(c).record(
+                scene_id, rating_key=current.rating_key, section_key=target.section_key,
+                item_type=current.item_type, plex_path=target.plex_path, matched_file=target.matched_file,
+                matched_by=target.matched_by, written=written, photos=photos,
+                fields_hash=prepared.fields_hash, kept=plan.kept, item_updated_at=current.updated_at,
+                wrote=wrote,
+            )
             Inbox(c).complete(scene_id, generation)
 
         self._commit(work)
@@ -284,11 +375,31 @@ class Processor:
 
         def work(c: Any) -> None:
             state.forget(scene_id, conn=c)
+            Ledger(c).forget(scene_id)
             Inbox(c).remove(scene_id)
 
         self._commit(work)
         protocol.info(f"scene {scene_id} was deleted in Stash; dropped its queued sync")
         return Outcome("deleted", scene_id, "deleted in Stash")
+
+    def _not_in_plex(self, entry: InboxEntry, missing: NotInPlexYet) -> Outcome:
+        """No item holds the file yet: wait for a scan of its folder; count an attempt only once
+        a scan this drain asked for has finished without it."""
+        scans = self.scans
+        if scans is not None and scans.status(missing.section_key, missing.folder) == FINISHED:
+            tried = entry.attempts + 1
+            return self._retry(entry, RetryLater(retry.NOT_FOUND, (
+                f"not found in Plex: Plex scanned {missing.folder} and has no item for {missing.plex_path} "
+                f"(scan {tried}); check that Plex can read the file and that it is a video Plex "
+                "accepts")))
+        if scans is not None:
+            scans.wait_for(missing.section_key, missing.folder, entry.scene_id)
+        reason = f"waiting for Plex to scan {missing.folder} (Plex has no item for {missing.plex_path} yet)"
+        not_before = self.now() + SCAN_WAIT_S
+        self._commit(lambda c: Inbox(c).retry_later(entry.scene_id, not_before, reason, count_attempt=False,
+                                                    plex_wait=missing.folder))
+        protocol.info(f"scene {entry.scene_id}: {reason}")
+        return Outcome("waiting", entry.scene_id, reason)
 
     def _retry(self, entry: InboxEntry, wait: RetryLater) -> Outcome:
         attempts = entry.attempts + 1
@@ -330,12 +441,23 @@ def _plex_problems() -> Iterator[None]:
         raise RetryLater(retry.TRANSIENT, str(exc)) from None
 
 
-def _bound(record: SyncRecord | None) -> int | None:
-    return rating_key_of(record.plex_item_key) if record is not None else None
+def fields_hash(desired: DesiredState, config: PlexSyncConfig, **more: Any) -> str:
+    """The hash of what Stash wants in Plex, where (the mapped paths) and under which settings
+    (a changed setting must not look like "already written"); *Sync all* compares it with the
+    ledger without fetching posters, the drain adds the poster's SHA-1 (``more``)."""
+    return desired.payload_hash(preserve_plex_edits=config.preserve_plex_edits,
+                                plex_paths=[config.path_rules.to_plex(p) for p in desired.files], **more)
+
+
+def _unchanged(record: SyncRecord | None, entry: LedgerEntry | None, prepared: Prepared) -> bool:
+    """Nothing to do: the same values went to the same item, and Plex showed no drift since."""
+    return (record is not None and entry is not None and entry.drift is None
+            and str(entry.rating_key) == str(record.plex_item_key).rsplit("/", 1)[-1]
+            and record.payload_hash == prepared.payload_hash)
 
 
 def _same_binding(record: SyncRecord | None, current: CurrentState) -> bool:
-    return record is not None and _bound(record) == current.rating_key
+    return record is not None and str(record.plex_item_key).rsplit("/", 1)[-1] == str(current.rating_key)
 
 
 def _previous_poster(record: SyncRecord | None, current: CurrentState) -> str | None:

@@ -9,6 +9,7 @@ compares them with Plex instead of trusting the timestamp).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,10 +53,13 @@ class Selection:
 class Selector:
     """Decides which scenes to queue and queues them (or, in a dry run, only collects them)."""
 
-    def __init__(self, ctx: TaskContext, reason: str, *, dry_run: bool) -> None:
+    def __init__(self, ctx: TaskContext, reason: str, *, dry_run: bool,
+                 synced_now: dict[int, str] | None = None) -> None:
+        """``synced_now``: scene → updated_at already put in Plex by the running drain."""
         self.ctx = ctx
         self.reason = reason
         self.dry_run = dry_run
+        self.synced_now = synced_now or {}
         self.result = Selection()
 
     def offer(self, batch: list[tuple[int, str | None]], *, force: bool = False, reason: str | None = None) -> None:
@@ -78,7 +82,8 @@ class Selector:
                 self.result.already_queued += 1
             elif not force and row is not None and row.state in PARKED_STATES and not later(stamp, row.stash_updated_at):
                 self.result.parked += 1
-            elif not force and not needs_resync(scene_id, stamp, self.ctx.sync_state):
+            elif not force and ((stamp is not None and self.synced_now.get(scene_id) == stamp)
+                                or not needs_resync(scene_id, stamp, self.ctx.sync_state)):
                 self.result.already_synced += 1
             else:
                 chosen.append((scene_id, stamp))
@@ -108,13 +113,14 @@ class Selector:
 
 def scan_scene_pages(
     ctx: TaskContext, selector: Selector, document: str, variables: dict[str, Any],
-    *, progress: Progress,
+    *, progress: Progress, changed: Callable[[list[dict[str, Any]]], set[int]] | None = None,
 ) -> bool:
     """One pass over a findScenes listing; False if the listing changed while it was read.
 
     Sorted by updated_at, an edit during the scan moves its scene to the end: rows after it shift
     one place back and one row would be skipped. That shows as a scene read twice, or a count
-    that changed, and the caller reads again.
+    that changed, and the caller reads again. ``changed`` names the scenes of a page whose
+    content differs from what Plex got although their timestamp does not say so (queued forced).
     """
     seen_in_pass: set[int] = set()
     counts: set[int] = set()
@@ -124,7 +130,9 @@ def scan_scene_pages(
         batch = [(int(s["id"]), s.get("updated_at")) for s in rows]
         repeated = repeated or any(scene_id in seen_in_pass for scene_id, _ in batch)
         seen_in_pass.update(scene_id for scene_id, _ in batch)
-        selector.offer(batch)
+        forced = changed(rows) if changed is not None else set()
+        selector.offer([(i, s) for i, s in batch if i not in forced])
+        selector.offer([(i, s) for i, s in batch if i in forced], force=True, reason="stash_changed")
         progress(min(1.0, page / max(1, math.ceil(count / PAGE_SIZE))))
     total = next(iter(counts)) if len(counts) == 1 else -1
     return not repeated and len(counts) <= 1 and len(seen_in_pass) >= total
@@ -168,13 +176,34 @@ RELATED_KINDS = (
     ("performer", queries.PERFORMERS_UPDATED_SINCE, "findPerformers", "performers", queries.SCENES_WITH_PERFORMER),
     ("tag", queries.TAGS_UPDATED_SINCE, "findTags", "tags", queries.SCENES_WITH_TAG),
     ("studio", queries.STUDIOS_UPDATED_SINCE, "findStudios", "studios", queries.SCENES_WITH_STUDIO),
+    ("group", queries.GROUPS_UPDATED_SINCE, "findGroups", "groups", queries.SCENES_WITH_GROUP),
 )
+RelatedObjects = dict[str, list[dict[str, Any]]]
+
+
+def fetch_related(ctx: TaskContext, since: str, first_pages: dict[str, Any] | None = None) -> RelatedObjects:
+    """Performers, tags, studios and groups changed since ``since``, by kind.
+
+    ``first_pages`` is a combined answer (``queries.CHANGES_SINCE``) already read: a kind whose
+    first page held everything costs no further request.
+    """
+    found: RelatedObjects = {}
+    for kind, document, root, items, _ in RELATED_KINDS:
+        page = (first_pages or {}).get(root) or {}
+        rows = list(page.get(items) or [])
+        if first_pages is not None and len(rows) >= int(page.get("count") or 0):
+            found[kind] = rows
+            continue
+        found[kind] = [row for rows, _, _ in pages(ctx.stash, document, {"since": since}, root, items,
+                                                   per_page=PAGE_SIZE) for row in rows]
+    return found
 
 
 def scan_related(
-    ctx: TaskContext, selector: Selector, since: str, handled: dict[str, str], *, baseline: bool = False
+    ctx: TaskContext, selector: Selector, objects: RelatedObjects, handled: dict[str, str], *,
+    baseline: bool = False,
 ) -> dict[str, int]:
-    """Performers, tags and studios changed since ``since``: queue the scenes that carry them.
+    """Queue the scenes that carry each changed performer, tag, studio or group.
 
     Their scenes' rows did not change, so their sync state looks current; they are queued with
     ``force`` so the worker compares them with Plex instead of trusting the timestamp. Any edit
@@ -182,22 +211,23 @@ def scan_related(
     the Plex item actually differs.
 
     The overlap margin returns the same objects on every run for an hour; ``handled`` (object →
-    the updated_at already acted on) keeps each change to one round of work. ``baseline`` (a run
-    that checks every scene anyway) only records what exists.
+    the updated_at and name already acted on) keeps each change to one round of work. ``baseline`` (a run
+    that checked every scene anyway) only records what exists.
     """
     changed: dict[str, int] = {}
-    for kind, document, root, items, scenes_document in RELATED_KINDS:
-        objects: list[dict[str, Any]] = []
-        for rows, _, _ in pages(ctx.stash, document, {"since": since}, root, items, per_page=PAGE_SIZE):
-            objects.extend(rows)
+    for kind, _, _, _, scenes_document in RELATED_KINDS:
         changed[kind] = 0
-        for obj in objects:
+        for obj in objects.get(kind, []):
             stamp = obj.get("updated_at")
             selector.result.note_stamp(stamp)
-            key = f"{kind}:{obj['id']}"
-            if handled.get(key) == stamp or not isinstance(stamp, str):
+            if not isinstance(stamp, str):
                 continue
-            handled[key] = stamp
+            key = f"{kind}:{obj['id']}"
+            # The name too: a rename in the very second of the last look has the same stamp.
+            seen = f"{stamp}|{obj.get('name')}"
+            if handled.get(key) == seen:
+                continue
+            handled[key] = seen
             if baseline:
                 continue
             changed[kind] += 1

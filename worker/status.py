@@ -10,6 +10,8 @@ from queue.inbox import FAILED, PENDING, QUEUED, REVIEW, Inbox
 from stash import protocol
 from sync import db
 from sync.error_log import ErrorLog
+from sync.ledger import Ledger
+from sync.meta import LastReport
 from worker.context import TaskContext
 
 RECENT_ERRORS = 10
@@ -31,12 +33,19 @@ def collect_status(ctx: TaskContext) -> dict[str, Any]:
                 "reason": entry.last_error,
                 "stash_path": detail.get("stash_path"),
                 "candidates": detail.get("candidates", []),
+                "other_scenes": detail.get("other_scenes", []),
             }
         )
     failed = [
         {"scene_id": e.scene_id, "reason": e.last_error, "attempts": e.attempts}
         for e in inbox.entries(FAILED)
     ]
+    waiting = [
+        {"scene_id": e.scene_id, "folder": e.plex_wait, "next_try": e.not_before, "reason": e.last_error}
+        for e in inbox.waiting_for_plex()
+    ]
+    ledger = Ledger(conn)
+    kept = [{"scene_id": scene_id, "fields": fields} for scene_id, fields in ledger.kept_for_people(50)]
     return {
         "pending": counts[PENDING],
         "waiting_retry": counts["waiting_retry"],
@@ -46,6 +55,11 @@ def collect_status(ctx: TaskContext) -> dict[str, Any]:
         "synced": ctx.sync_state.count(),
         "failed_scenes": failed,
         "needs_review_scenes": review,
+        "waiting_for_plex": waiting,
+        "kept_for_person": ledger.count_kept(),
+        "kept_scenes": kept,
+        "drifted_in_plex_unchecked": ledger.drift_counts(),
+        "last_sync_all": LastReport(conn).load(),
         "last_errors": errors,
     }
 
@@ -68,6 +82,21 @@ def log_status(status: dict[str, Any]) -> None:
         )
         for candidate in item["candidates"]:
             protocol.info(f"    candidate: {candidate}")
+        for other in item.get("other_scenes") or []:
+            protocol.info(f"    another Stash scene with that file name: scene {other['scene_id']} ({other['path']})")
+    for item in status["waiting_for_plex"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item["next_try"]))
+        protocol.info(f"waiting for Plex: scene {item['scene_id']}: Plex has not scanned {item['folder']} "
+                      f"yet; next try {when}")
+    for item in status["kept_scenes"]:
+        protocol.info(f"kept for a person's edit in Plex: scene {item['scene_id']}: {', '.join(item['fields'])}")
+    last = status.get("last_sync_all")
+    if last:
+        protocol.info(
+            f"last Sync all: {last.get('checked')} checked, {last.get('differed_in_stash')} differed in "
+            f"Stash, {last.get('drifted_in_plex')} drifted in Plex, {last.get('recreated_in_plex')} "
+            f"re-created in Plex, {last.get('kept_for_person')} kept for a person's edit, "
+            f"{last.get('written')} written")
     for err in status["last_errors"]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(err["at"]))
         protocol.info(f"recent error {when}: scene {err['scene_id']}: {err['message']}")
@@ -109,6 +138,8 @@ def run_status(ctx: TaskContext) -> tuple[dict[str, Any], str | None]:
     status = collect_status(ctx)
     status["plex"] = check_plex(ctx)
     log_status(status)
+    if status["plex"]["ok"]:
+        ctx.config.log_config()  # the settings in force (secrets masked), for a support request
     return status, None
 
 

@@ -1,9 +1,8 @@
 """The *Sync recent changes* task: every scene changed in Stash since the cursor, and the scenes
-of every performer, tag and studio changed since then; queued, then drained in this same task.
+of every performer, tag, studio and group changed since then; queued, then drained in this task.
 
-The cursor and its rules live in ``sync.cursor`` (a timestamp Stash itself returned, read back
-minus an overlap margin, in Stash's offsets); the renames already acted on are kept with it
-(``sync.meta.RecentCursor``), so a rename inside the overlap window is handled once.
+The scan is ``worker.recent``'s, shared with every drain's catch-up. The first run (no cursor)
+checks every scene against the sync state instead, and takes today's renames as its baseline.
 """
 
 from __future__ import annotations
@@ -11,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from stash import protocol, queries
-from sync.cursor import MAX_ZONES, later, query_since, trim_handled, valid_zones
+from sync.cursor import query_since
 from sync.meta import RecentCursor
 from worker.context import TaskContext
 from worker.drain import drain_summary, run_drain
 from worker.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
 from worker.progress import band
-from worker.selection import Selector, scan_related, scan_scene_pages, scan_since
+from worker.recent import advance_cursor, scan_changes
+from worker.selection import Selector, fetch_related, scan_related, scan_scene_pages
 
 SCAN_SHARE = 0.3  # progress: scanning takes 0..0.3, the drain or preview the rest
 
@@ -28,36 +28,24 @@ def run_sync_recent(ctx: TaskContext) -> TaskResult:
     """Find every scene changed in Stash since its last sync, queue exactly those, drain."""
     dry_run = ctx.dry_run
     ctx.config  # noqa: B018 - wrong settings end the task before anything is queued
-    store = RecentCursor(ctx.conn)
-    cursor, stored_zones, handled = store.load()
-    zones = valid_zones(stored_zones)
+    state = RecentCursor(ctx.conn).load()
     selector = Selector(ctx, "sync_recent", dry_run=dry_run)
     scan_progress = band(0.0, SCAN_SHARE)
     related: dict[str, int] = {}
-    if cursor is None:
-        since = None
+    handled = dict(state.handled)
+    since = None
+    if state.cursor is None:
         protocol.info("first 'Sync recent changes': checking every scene against the sync state")
         selector.result.stable = scan_scene_pages(ctx, selector, queries.FIND_SCENE_STAMPS, {}, progress=scan_progress)
-        scenes_read = len(selector.result.seen)
         if selector.result.max_stamp is not None:
-            # Every scene was just checked: today's performers, tags and studios are the baseline.
-            scan_related(ctx, selector, query_since(selector.result.max_stamp), handled, baseline=True)
+            # Every scene was just checked: today's performers, tags, studios and groups are the baseline.
+            objects = fetch_related(ctx, query_since(selector.result.max_stamp))
+            scan_related(ctx, selector, objects, handled, baseline=True)
     else:
-        since = scan_since(ctx, selector, cursor, zones, progress=scan_progress)
-        scenes_read = len(selector.result.seen)
-        related = scan_related(ctx, selector, query_since(cursor, set(zones) | selector.result.zones), handled)
+        scan = scan_changes(ctx, selector, state, progress=scan_progress)
+        since, related, handled = scan.since, scan.related, scan.handled
     result = selector.result
-
-    new_cursor = cursor
-    if result.max_stamp is not None and (cursor is None or later(result.max_stamp, cursor)):
-        new_cursor = result.max_stamp
-    if not result.stable:
-        protocol.warning(
-            "Stash's scene list kept changing while it was read; everything found is queued, "
-            "and the next run reads the same period again"
-        )
-        new_cursor = cursor
-    all_zones = sorted(set(zones) | result.zones)[-MAX_ZONES:]
+    scenes_read = len(result.seen)
 
     base = {
         "mode": "sync_recent",
@@ -73,7 +61,7 @@ def run_sync_recent(ctx: TaskContext) -> TaskResult:
     if dry_run:
         protocol.progress(SCAN_SHARE)
         reports, error = preview_scenes(ctx, list(result.queued), progress=band(SCAN_SHARE, 1.0))
-        output = {**base, **dry_run_output("sync_recent", result, reports), "cursor": cursor}
+        output = {**base, **dry_run_output("sync_recent", result, reports), "cursor": state.cursor}
         protocol.info(
             f"PlexSync sync_recent (dry run): {scenes_read} scene(s) changed since "
             f"{since or 'the beginning'}, {len(result.queued)} would be synced, "
@@ -82,20 +70,16 @@ def run_sync_recent(ctx: TaskContext) -> TaskResult:
         return output, error
 
     # Everything found is in the inbox now: only then may the cursor move past it.
-    if new_cursor is not None:
-        store.save(new_cursor, all_zones, trim_handled(handled, new_cursor))
+    new_cursor = advance_cursor(ctx, state, selector, handled)
     protocol.progress(SCAN_SHARE)
     drain_output, error = run_drain(ctx, progress=band(SCAN_SHARE, 1.0))
     output = {**base, "cursor": new_cursor, "drain": drain_output}
     renamed = sum(related.values())
     protocol.info(
         f"PlexSync sync_recent: {scenes_read} scene(s) changed since {since or 'the beginning'}"
-        + (f" (+ scenes of {renamed} renamed/edited performer(s)/tag(s)/studio(s))" if renamed else "")
+        + (f" (+ scenes of {renamed} renamed/edited performer(s)/tag(s)/studio(s)/group(s))" if renamed else "")
         + f"; {len(result.queued)} queued, {result.already_synced} already synced, "
         f"{result.already_queued} already queued, {result.parked} failed/needs review without a new edit; "
         f"{drain_summary(drain_output)}"
     )
     return output, error
-
-
-

@@ -1,0 +1,86 @@
+"""What a drain does once nothing is in hand, before it lets go of the queue.
+
+1. The partial scans its jobs asked for: Plex is asked to scan each new folder once, the drain
+   waits (bounded) while Plex scans, and the scenes whose folder was scanned are tried again in
+   this same drain.
+2. Once per drain, convergence: what changed in Stash without a hook since the *Sync recent*
+   cursor (one request when nothing did), and what changed in Plex since PlexSync wrote it (one
+   listing per library), of which a bounded number of scenes is queued for a check.
+
+Every drain does this, whatever started it, so nothing waits for a manual task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plex.errors import PlexAuthError, PlexError
+from plex.session import PlexSession
+from queue.inbox import Inbox
+from stash import protocol
+from stash.graphql import StashError
+from sync import db
+from sync.ledger import Ledger
+from worker.context import TaskContext
+from worker.drift import queue_drifted
+from worker.plex_scans import PlexScans
+from worker.recent import catch_up
+
+
+class DrainEnd:
+    """The end-of-drain work of one drain."""
+
+    def __init__(self, ctx: TaskContext, plex: PlexSession, scans: PlexScans, synced_now: dict[int, str]) -> None:
+        """``synced_now``: scene → the updated_at this drain put in Plex (the catch-up skips those)."""
+        self.ctx = ctx
+        self.synced_now = synced_now
+        self.plex = plex
+        self.scans = scans
+        self.converged = False
+        self.report: dict[str, Any] = {}
+
+    def found_work(self) -> bool:
+        """True when scans or the convergence check made work due (the drain goes on).
+
+        Raises PlexAuthError (the token was refused): the drain stops with that error.
+        """
+        if self.scans.has_new():
+            due = self._run_scans()
+            if due:
+                db.transaction(self.ctx.conn, lambda c: Inbox(c).make_due(due))
+                return True
+        if self.converged:
+            return False
+        self.converged = True
+        return self._converge() > 0
+
+    def _run_scans(self) -> list[int]:
+        try:
+            return self.scans.run()
+        except PlexAuthError:
+            raise
+        except PlexError as exc:
+            protocol.warning(f"waiting for Plex's scans failed ({exc}); the new files are tried again later")
+        return []
+
+    def _converge(self) -> int:
+        """Queue what changed in Stash without a hook and what drifted in Plex; how many."""
+        queued = 0
+        try:
+            found = catch_up(self.ctx, self.synced_now)
+            queued += int(found.get("queued") or 0)
+            self.report["stash_changes"] = found.get("queued", 0)
+        except StashError as exc:
+            protocol.debug(f"catch-up skipped: {exc}")
+        try:
+            self.plex.check_changes()
+        except PlexAuthError:
+            raise
+        except PlexError as exc:
+            protocol.debug(f"the check for edits made in Plex was skipped: {exc}")
+        drifted = queue_drifted(Ledger(self.ctx.conn), self.ctx.conn)
+        if drifted:
+            self.report["plex_drift"] = drifted
+            protocol.info("changed in Plex since PlexSync wrote them: "
+                          + ", ".join(f"{n} {kind}" for kind, n in drifted.items()) + "; checking them")
+        return queued + sum(drifted.values())
