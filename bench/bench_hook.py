@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from queue import lease  # noqa: E402
 from queue.enqueue import enqueue_scenes  # noqa: E402
-from queue.inbox import Inbox  # noqa: E402
+from queue.inbox_tasks import TaskInbox  # noqa: E402
 from sync import db  # noqa: E402
 from tests.standins.fake_stash import FakeStash  # noqa: E402
 
@@ -46,11 +46,14 @@ def run_child(argv: list[str], stdin: bytes, env: dict[str, str]) -> tuple[float
     return time.perf_counter() - start, usage.ru_maxrss, out
 
 
-def hook_stdin(connection: dict, scene_id: str) -> bytes:
-    context = {
+def hook_stdin(connection: dict, scene_id: str, *, create: bool = False) -> bytes:
+    """Stash's stdin for an edit's Scene.Update.Post, or (``create``) a scan's Scene.Create.Post."""
+    context: dict[str, object] = {
         "id": int(scene_id), "type": "Scene.Update.Post",
         "input": {"id": scene_id, "title": f"Edited {scene_id}"}, "inputFields": ["id", "title"],
     }
+    if create:
+        context = {"id": int(scene_id), "type": "Scene.Create.Post", "input": None}
     return json.dumps({"server_connection": connection, "args": {"hookContext": context}}).encode()
 
 
@@ -105,6 +108,9 @@ def main() -> int:
     parser.add_argument("--bulk", type=int, default=500)
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--enqueue-samples", type=int, default=300)
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="run the plugin as a fresh, read-only install would: its modules compiled "
+                             "on every run (no __pycache__ read or written)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="plexsync-bench-"))
@@ -112,29 +118,43 @@ def main() -> int:
     data_dir.mkdir()
     env = {**os.environ, "PLEXSYNC_DATA_DIR": str(data_dir)}
     env.pop("PYTHONPATH", None)
+    if args.no_bytecode_cache:
+        for cache in REPO.rglob("__pycache__"):
+            if ".venv" not in cache.parts:
+                shutil.rmtree(cache, ignore_errors=True)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     python = sys.executable
-    results: dict[str, object] = {"date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0]}
+    results: dict[str, object] = {"date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0],
+                                  "bytecode_cache": not args.no_bytecode_cache}
 
     with FakeStash(REPO, env=env, stash_dir=work / "stash") as stash:
-        scene_ids = [stash.add_scene(f"Scene {i}", [f"/media/videos/{i}.mp4"]) for i in range(max(args.bulk, args.runs, args.burst))]
+        scene_ids = [stash.add_scene(f"Scene {i}", [f"/media/videos/{i}.mp4"])
+                     for i in range(max(args.bulk, 2 * args.runs, args.burst))]
         connection = stash.server_connection()
         conn = db.connect(data_dir / db.DB_NAME)
         # Pretend a drain is running: hooks then never ask Stash to start one.
         lease.acquire(conn, f"{os.uname().nodename}:{os.getpid()}:bench", ttl=3600)
 
-        floor, hook = [], []
-        for i in range(args.runs):  # alternate, so machine load hits both alike
+        floor, hook, create = [], [], []
+        for i in range(args.runs):  # alternate, so machine load hits all alike
             wall, _, _ = run_child([python, "-c", "import json, sqlite3, http.client"], b"", env)
             floor.append(wall)
             wall, _, out = run_child([python, str(REPO / "PlexSync.py")], hook_stdin(connection, scene_ids[i]), env)
-            assert json.loads(out)["error"] is None, out
+            assert json.loads(out)["output"]["action"] == "queued", out
             hook.append(wall)
+            new_scene = scene_ids[args.runs + i]  # a scene the scan just created
+            wall, _, out = run_child([python, str(REPO / "PlexSync.py")],
+                                     hook_stdin(connection, new_scene, create=True), env)
+            assert json.loads(out)["output"]["action"] == "queued", out
+            create.append(wall)
         rss_hook = [peak_rss_kib([python, str(REPO / "PlexSync.py")], hook_stdin(connection, scene_ids[i]), env)
                     for i in range(5)]
         rss_floor = peak_rss_kib([python, "-c", "import json, sqlite3, http.client"], b"", env)
         results["hook"] = {
             "floor_median_ms": median_ms(floor), "hook_median_ms": median_ms(hook),
             "ratio": statistics.median(hook) / statistics.median(floor),
+            "create_median_ms": median_ms(create),
+            "create_ratio": statistics.median(create) / statistics.median(floor),
             "hook_peak_rss_mb": max(r or 0 for r in rss_hook) / 1024 if all(rss_hook) else None,
             "floor_peak_rss_mb": rss_floor / 1024 if rss_floor else None,
         }
@@ -147,7 +167,7 @@ def main() -> int:
             _, _, out = run_child([python, str(REPO / "PlexSync.py")], hook_stdin(connection, scene_id), env)
             errors += json.loads(out)["error"] is not None
         bulk_wall = time.perf_counter() - start
-        queued = Inbox(conn).counts()["pending"]
+        queued = TaskInbox(conn).counts()["pending"]
         results["bulk"] = {"hooks": args.bulk, "wall_s": bulk_wall, "queued": queued,
                            "lost": args.bulk - queued, "errors": errors}
         conn.execute("DELETE FROM inbox")
@@ -180,11 +200,14 @@ def main() -> int:
     results["enqueue"] = bench_enqueue(work, args.enqueue_samples)
 
     h, b, u, e = (cast("dict[str, Any]", results[k]) for k in ("hook", "bulk", "burst", "enqueue"))
-    print(f"PlexSync hook benchmark ({results['date']}, Python {results['python']})")
+    cache_word = "with" if results["bytecode_cache"] else "WITHOUT"
+    print(f"PlexSync hook benchmark ({results['date']}, Python {results['python']}, {cache_word} the plugin's bytecode cache)")
     print(f"{'measure':<44} {'value':>14} {'target':>12}")
     print(f"{'floor: python -c import json,sqlite3,http.client':<44} {h['floor_median_ms']:>11.1f} ms {'':>12}")
     print(f"{'hook process wall, median of ' + str(args.runs):<44} {h['hook_median_ms']:>11.1f} ms {'':>12}")
     print(f"{'hook / floor':<44} {h['ratio']:>13.2f}x {'<= 1.5x':>12}")
+    print(f"{'Scene.Create.Post hook wall, median':<44} {h['create_median_ms']:>11.1f} ms {'':>12}")
+    print(f"{'Scene.Create.Post hook / floor':<44} {h['create_ratio']:>13.2f}x {'<= 1.5x':>12}")
     rss = f"{h['hook_peak_rss_mb']:.1f} MB" if h["hook_peak_rss_mb"] else "n/a (no GNU time)"
     print(f"{'hook peak RSS (floor ' + str(round(h['floor_peak_rss_mb'] or 0, 1)) + ' MB)':<44} {rss:>14} {'<= 25 MB':>12}")
     print(f"{'enqueue, empty queue':<44} {e['empty_ms']:>11.3f} ms {'':>12}")
@@ -197,7 +220,8 @@ def main() -> int:
     print(f"{'burst: lost / locked failures / errors':<44} {u['lost']:>6} / {u['locked_failures']} / {u['errors']} {'0 / 0 / 0':>12}")
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "hook.json").write_text(json.dumps(results, indent=2))
+    name = "hook.json" if results["bytecode_cache"] else "hook-no-bytecode-cache.json"
+    (out_dir / name).write_text(json.dumps(results, indent=2))
     return 0
 
 

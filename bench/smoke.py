@@ -16,6 +16,8 @@ SMOKE_RUNS = [
     ["bench_hook.py", "--runs", "5", "--bulk", "20", "--burst", "10", "--enqueue-samples", "50"],
     ["bench_plex_index.py", "--items", "2000"],
     ["bench_sync.py", "--scenes", "60"],
+    ["bench_convergence.py", "--scenes", "60", "--renamed", "5", "--hand-edited", "5"],
+    ["bench_new_files.py", "--files", "20", "--folders", "4", "--scan-delay", "0.3"],
 ]
 
 

@@ -15,10 +15,8 @@ from queue.enqueue import enqueue_scenes
 from queue.inbox import Inbox
 from stash import protocol, queries
 from stash.graphql import StashClient, StashError, StashUnavailable
-from stash.paging import pages
 from sync import db
 from sync.detector import needs_resync
-from sync.ledger import Ledger
 from sync.state import SyncState
 
 # Fields of SceneUpdateInput / BulkSceneUpdateInput whose change Plex can show. Play counts,
@@ -30,18 +28,12 @@ PLEX_FIELDS = frozenset(
         "director", "primary_file_id",
     }
 )
-# A rename of one of these changes every scene that carries it.
-RELATED_TYPES = {
-    "Performer.Update.Post": queries.SCENES_WITH_PERFORMER,
-    "Tag.Update.Post": queries.SCENES_WITH_TAG,
-    "Studio.Update.Post": queries.SCENES_WITH_STUDIO,
-    "Group.Update.Post": queries.SCENES_WITH_GROUP,
-}
+# A rename of one of these changes every scene that carries it (handled in hooks/related.py).
+RELATED_TYPES = ("Performer.Update.Post", "Tag.Update.Post", "Studio.Update.Post", "Group.Update.Post")
 # Scene hooks that carry a change for Plex (Create: a new file; Update: an edit, or with a null
 # input a scan that saw the file moved, changed or matched by fingerprint).
 SCENE_CHANGE_TYPES = {"Scene.Update.Post": "hook", "Scene.Create.Post": "create"}
 HOOK_GRAPHQL_TIMEOUT_S = 3.0
-RELATED_PAGE = 500
 
 
 class HookOutcome(namedtuple("HookOutcome", "action reason scene_ids drain_requested", defaults=((), False))):
@@ -160,6 +152,8 @@ def on_scene_update(
 def on_scene_destroy(scene_id: int, conn: sqlite3.Connection, sync_state: SyncState) -> HookOutcome:
     """Drop the deleted scene's pending job, sync state and ledger row, so none grows forever."""
 
+    from sync.ledger import Ledger  # only this hook needs it: every hook loads what it uses
+
     def work(c: sqlite3.Connection) -> None:
         Inbox(c).remove(scene_id)
         sync_state.forget(scene_id, conn=c)
@@ -167,34 +161,6 @@ def on_scene_destroy(scene_id: int, conn: sqlite3.Connection, sync_state: SyncSt
 
     db.transaction(conn, work)
     return HookOutcome("removed", "scene deleted in Stash", (scene_id,))
-
-
-def on_related_update(
-    hook_type: str, object_id: int, input_fields: list | None, conn: sqlite3.Connection, stash: StashClient | None
-) -> HookOutcome:
-    """A performer, tag, studio or group was renamed: queue every scene that carries it."""
-    if input_fields is not None and "name" not in input_fields:
-        return HookOutcome("skipped", "name unchanged")
-    if stash is None:
-        return HookOutcome("skipped", "Stash unreachable")
-    document = RELATED_TYPES[hook_type]
-    scenes: list[tuple[int, str | None]] = []
-    try:
-        for batch, _, _ in pages(stash, document, {"ids": [str(object_id)]}, "findScenes", "scenes",
-                                 per_page=RELATED_PAGE, timeout=HOOK_GRAPHQL_TIMEOUT_S * 3):
-            scenes.extend((int(s["id"]), s.get("updated_at")) for s in batch)
-    except (StashUnavailable, StashError) as exc:
-        protocol.warning(
-            f"{hook_type} {object_id}: could not list its scenes ({exc}); run 'Sync recent changes' later"
-        )
-        return HookOutcome("skipped", "Stash unreachable")
-    if not scenes:
-        return HookOutcome("skipped", "no scenes carry it")
-    # A rename leaves the scenes' updated_at alone, so the worker's timestamp check would call
-    # them synced: force them (an unchanged one still costs no write, only a read).
-    wake = enqueue_scenes(conn, scenes, reason=hook_type.split(".")[0].lower(), force=True)
-    requested = request_drain(conn, stash) if wake else False
-    return HookOutcome("queued", f"{len(scenes)} scene(s) carry it", tuple(i for i, _ in scenes), requested)
 
 
 def handle_hook(server_connection: dict, hook_context: dict, data_dir: str) -> HookOutcome:
@@ -222,6 +188,8 @@ def handle_hook(server_connection: dict, hook_context: dict, data_dir: str) -> H
             )
         if hook_type == "Scene.Destroy.Post":
             return on_scene_destroy(object_id, conn, sync_state)
+        from hooks.related import on_related_update
+
         return on_related_update(hook_type, object_id, input_fields, conn, stash)
     finally:
         sync_state.close()

@@ -8,8 +8,8 @@ Rules, in order:
 3. Candidates are deduplicated by rating key (several files of one item, or one file listed
    twice, are one candidate). One candidate is HIGH confidence; several are LOW.
 
-The scene→item binding stored after a successful write is tried before any of this (see
-``worker.processor``); the index is only consulted when there is no binding or it broke.
+``worker.matching`` decides which of these to ask for (a file in a library folder is never
+matched by name alone) and how sure a name match is.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
-
-from plex.index import basename_key, normalize_path
 
 if TYPE_CHECKING:
     from plex.index import PlexIndex
@@ -64,11 +62,6 @@ def score_match_confidence(
     if len(candidates) == 1:
         return MatchConfidence.HIGH, candidates[0]
     return MatchConfidence.LOW, None
-
-
-def find_candidates(index: PlexIndex, stash_paths: Iterable[str], path_map: PathMap) -> list[Candidate]:
-    """Candidates for a scene with these files: exact mapped paths first, else file names."""
-    return exact_candidates(index, stash_paths, path_map) or name_candidates(index, stash_paths, path_map)
 
 
 def exact_candidates(index: PlexIndex, stash_paths: Iterable[str], path_map: PathMap) -> list[Candidate]:
@@ -125,18 +118,6 @@ def best_candidate(candidates: list[Candidate]) -> Candidate:
         return (exact, common, -candidate.rating_key)
 
     return max(candidates, key=score)
-
-
-def item_has_scene_file(item_files: Iterable[str], stash_paths: Iterable[str], path_map: PathMap) -> bool:
-    """Does a (bound) Plex item still hold one of the scene's files, by path or file name?"""
-    files = list(item_files)
-    norms = {normalize_path(f) for f in files}
-    bases = {basename_key(f) for f in files}
-    for stash_path in stash_paths:
-        mapped = path_map.to_plex(stash_path)
-        if normalize_path(mapped) in norms or basename_key(mapped) in bases:
-            return True
-    return False
 
 
 def shared_tail(a: str, b: str) -> int:

@@ -289,12 +289,6 @@ def send_plan(server: Any, plan: Plan, section_key: int) -> None:
              server.query, path, method=server._session.put)
 
 
-def apply_plan(item: Any, plan: Plan) -> None:
-    """Send the plan's parameters as one edit through a fetched plexapi item (``item.edit``)."""
-    if plan.params:
-        item.edit(**plan.params)
-
-
 def upload_poster(server: Any, rating_key: int, data: bytes) -> None:
     """Upload an image as the item's poster (what plexapi's ``uploadPoster`` sends)."""
     call(f"uploading the poster of Plex item {rating_key}", server.query,

@@ -45,20 +45,6 @@ query PlexSyncFindScenesByIds($ids: [ID!], $per_page: Int!) {
     + _SCENE_FIELDS
 )
 
-# Late-update detection. Stash compares updated_at as a string in its own zone, so `since` is
-# always a value Stash itself produced (see sync/timestamps.py).
-FIND_SCENES_UPDATED_SINCE = (
-    """
-query PlexSyncScenesSince($since: String!, $page: Int!, $per_page: Int!) {
-  findScenes(
-    scene_filter: { updated_at: { value: $since, modifier: GREATER_THAN } }
-    filter: { page: $page, per_page: $per_page, sort: "updated_at", direction: ASC }
-  ) { count scenes { ...PlexSyncScene } }
-}
-"""
-    + _SCENE_FIELDS
-)
-
 # Sync all: every scene with everything Plex shows, a page at a time, to compare with the ledger.
 FIND_SCENES_PAGE = (
     """
@@ -245,7 +231,6 @@ ALL_DOCUMENTS: dict[str, str] = {
     "SCENE_UPDATED_AT": SCENE_UPDATED_AT,
     "FIND_SCENE": FIND_SCENE,
     "FIND_SCENES_BY_IDS": FIND_SCENES_BY_IDS,
-    "FIND_SCENES_UPDATED_SINCE": FIND_SCENES_UPDATED_SINCE,
     "FIND_SCENE_STAMPS": FIND_SCENE_STAMPS,
     "FIND_SCENES_PAGE": FIND_SCENES_PAGE,
     "SCENES_WITH_FILE_NAME": SCENES_WITH_FILE_NAME,

@@ -182,15 +182,11 @@ def _ensure_tables(conn: sqlite3.Connection, tables: list[Table]) -> None:
     wanted = [t for t in tables if ensured is None or t.name not in ensured]
     if not wanted:
         return
-    # Fast path: one read tells which tables exist; an up-to-date database needs no write lock.
-    existing = {
-        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
-    missing_columns = {
-        table.name: _missing_columns(conn, table) for table in wanted
-        if table.name in existing and table.added_columns
-    }
-    if any(t.name not in existing for t in wanted) or any(missing_columns.values()):
+    # Fast path: one read of the schema tells which tables exist and which columns they have
+    # (SQLite keeps each table's CREATE statement current, ALTERs included). An up-to-date
+    # database needs no write lock and no further query.
+    existing = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+    if any(t.name not in existing or _lacks_columns(existing[t.name], t) for t in wanted):
 
         def create(c: sqlite3.Connection) -> None:
             for table in wanted:
@@ -207,6 +203,14 @@ def _ensure_tables(conn: sqlite3.Connection, tables: list[Table]) -> None:
             transaction(conn, create)
     if ensured is not None:
         ensured.update(t.name for t in wanted)
+
+
+def _lacks_columns(create_sql: str | None, table: Table) -> bool:
+    """Whether the stored CREATE statement lacks a column a later release added (a quick look;
+    the exact check runs under the write lock)."""
+    text = (create_sql or "").lower()
+    return any(f" {name.lower()} " not in text.replace("(", " ").replace(",", " ").replace("\n", " ")
+               for name, _ in table.added_columns)
 
 
 def _missing_columns(conn: sqlite3.Connection, table: Table) -> list[tuple[str, str]]:

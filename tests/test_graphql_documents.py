@@ -178,7 +178,7 @@ def test_updated_since_document_returns_only_newer_scenes(
     stash: FakeStash, clock: StepClock
 ) -> None:
     """The cursor query, run the way the plugin runs it: Stash's own value as the cursor."""
-    document = ALL_DOCUMENTS["FIND_SCENES_UPDATED_SINCE"]
+    document = ALL_DOCUMENTS["SCENE_STAMPS_SINCE"]
     first = stash.scene(stash.scene_ids()[0])
     assert first["updated_at"] == "2026-01-11T18:07:53+11:00"
     variables = {"since": first["updated_at"], "page": 1, "per_page": 10}

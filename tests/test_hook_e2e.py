@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from queue import lease
-from queue.inbox import Inbox, is_scene_in_queue
+from queue.inbox import is_scene_in_queue
+from queue.inbox_tasks import TaskInbox
 from sync import db
 from sync.state import SyncState
 
@@ -201,5 +202,5 @@ def test_tag_rename_queues_every_scene_with_the_tag(linked, data_dir: Path, drai
     assert queued == {int(i) for i in tagged}
     assert int(other) not in queued
     conn = db.connect(data_dir / db.DB_NAME)
-    assert Inbox(conn).counts()["pending"] == 3
+    assert TaskInbox(conn).counts()["pending"] == 3
     conn.close()

@@ -17,7 +17,7 @@ import pytest
 from hooks.handlers import PLEX_FIELDS, changed_fields, requires_plex_sync
 from queue import lease
 from queue.enqueue import enqueue_scenes
-from queue.inbox import Inbox
+from queue.inbox_tasks import TaskInbox
 from sync import db
 
 PLEX_FIELD_VALUES: dict[str, object] = {
@@ -190,7 +190,7 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 def test_enqueue_scenes_upserts_and_claims_one_wake(conn: sqlite3.Connection) -> None:
     assert enqueue_scenes(conn, [(1, "2026-01-11T07:07:53Z"), (2, None)], reason="performer") is True
-    box = Inbox(conn)
+    box = TaskInbox(conn)
     one, two = box.get(1), box.get(2)
     assert one is not None and two is not None
     assert (one.state, one.stash_updated_at, one.reason, one.force) == (
@@ -211,7 +211,7 @@ def test_enqueue_scenes_stays_quiet_while_a_drain_holds_the_lease(conn: sqlite3.
     holder = lease.new_holder_id()
     lease.acquire(conn, holder)
     assert enqueue_scenes(conn, [(1, None)], reason="hook") is False
-    assert Inbox(conn).is_active(1)
+    assert TaskInbox(conn).is_active(1)
     lease.release(conn, holder)
     assert enqueue_scenes(conn, [(2, None)], reason="hook") is True
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from queue import inbox as inbox_module
-from queue.inbox import Inbox, InboxEntry, database_path, is_scene_in_queue
+from queue.inbox import InboxEntry, database_path, is_scene_in_queue
+from queue.inbox_tasks import TaskInbox
 from sync import db
 from tests.processes import run_together
 
@@ -28,15 +29,15 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 @pytest.fixture
-def inbox(conn: sqlite3.Connection) -> Inbox:
-    return Inbox(conn)
+def inbox(conn: sqlite3.Connection) -> TaskInbox:
+    return TaskInbox(conn)
 
 
 def row_count(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
 
 
-def take(inbox: Inbox, scene_id: int) -> InboxEntry:
+def take(inbox: TaskInbox, scene_id: int) -> InboxEntry:
     """What the drain does: find the scene among the due rows and mark it queued."""
     entry = inbox.get(scene_id)
     assert entry is not None and entry.state == "pending"
@@ -49,7 +50,7 @@ def take(inbox: Inbox, scene_id: int) -> InboxEntry:
 # -- hook side ----------------------------------------------------------------------------------
 
 
-def test_upsert_creates_a_pending_row(inbox: Inbox, conn: sqlite3.Connection) -> None:
+def test_upsert_creates_a_pending_row(inbox: TaskInbox, conn: sqlite3.Connection) -> None:
     inbox.upsert(5, stash_updated_at="2026-01-11T18:07:53+11:00", reason="hook", now=T0)
     entry = inbox.get(5)
     assert entry == InboxEntry(
@@ -71,7 +72,7 @@ def test_upsert_creates_a_pending_row(inbox: Inbox, conn: sqlite3.Connection) ->
 
 
 def test_second_upsert_keeps_one_row_bumps_generation_keeps_place(
-    inbox: Inbox, conn: sqlite3.Connection
+    inbox: TaskInbox, conn: sqlite3.Connection
 ) -> None:
     inbox.upsert(5, stash_updated_at="2026-01-11T18:07:53+11:00", reason="hook", now=T0)
     inbox.upsert(5, stash_updated_at="2026-01-11T18:08:10+11:00", reason="tag", now=T0 + 50)
@@ -91,7 +92,7 @@ def test_second_upsert_keeps_one_row_bumps_generation_keeps_place(
     assert entry.stash_updated_at == "2026-01-11T18:08:10+11:00"  # unknown stamp keeps the known
 
 
-def test_force_is_sticky_across_upserts(inbox: Inbox) -> None:
+def test_force_is_sticky_across_upserts(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="manual", force=True, now=T0)
     inbox.upsert(1, stash_updated_at=None, reason="hook", force=False, now=T0 + 1)
     entry = inbox.get(1)
@@ -102,7 +103,7 @@ def test_force_is_sticky_across_upserts(inbox: Inbox) -> None:
     assert entry is not None and entry.force is True
 
 
-def test_pending_force(inbox: Inbox) -> None:
+def test_pending_force(inbox: TaskInbox) -> None:
     assert inbox.pending_force(1) is None
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     assert inbox.pending_force(1) is False
@@ -118,19 +119,19 @@ def test_pending_force_is_a_read_that_does_not_wait_for_a_writer(tmp_path: Path)
     writer = db.connect(path)
     reader = db.connect(path, timeout=0.1)
     try:
-        Inbox(writer).upsert(1, stash_updated_at=None, reason="hook", now=T0)
+        TaskInbox(writer).upsert(1, stash_updated_at=None, reason="hook", now=T0)
         writer.execute("BEGIN IMMEDIATE")
-        Inbox(writer).upsert(2, stash_updated_at=None, reason="hook", now=T0)
-        assert Inbox(reader).pending_force(1) is False  # WAL: readers are not blocked
-        assert Inbox(reader).pending_force(2) is None  # uncommitted row is invisible
+        TaskInbox(writer).upsert(2, stash_updated_at=None, reason="hook", now=T0)
+        assert TaskInbox(reader).pending_force(1) is False  # WAL: readers are not blocked
+        assert TaskInbox(reader).pending_force(2) is None  # uncommitted row is invisible
         writer.execute("COMMIT")
-        assert Inbox(reader).pending_force(2) is False
+        assert TaskInbox(reader).pending_force(2) is False
     finally:
         writer.close()
         reader.close()
 
 
-def test_remove(inbox: Inbox) -> None:
+def test_remove(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     inbox.upsert(2, stash_updated_at=None, reason="hook", now=T0)
     inbox.remove(1)
@@ -142,7 +143,7 @@ def test_remove(inbox: Inbox) -> None:
 # -- drain side ---------------------------------------------------------------------------------
 
 
-def test_due_orders_by_queue_time_and_honours_limit(inbox: Inbox) -> None:
+def test_due_orders_by_queue_time_and_honours_limit(inbox: TaskInbox) -> None:
     inbox.upsert(3, stash_updated_at=None, reason="hook", now=T0 + 2)
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0 + 1)
     inbox.upsert(2, stash_updated_at=None, reason="hook", now=T0 + 1)
@@ -153,7 +154,7 @@ def test_due_orders_by_queue_time_and_honours_limit(inbox: Inbox) -> None:
     assert [e.scene_id for e in inbox.due(10, now=T0 + 10)] == [2, 3]
 
 
-def test_mark_queued_ignores_a_stale_generation(inbox: Inbox) -> None:
+def test_mark_queued_ignores_a_stale_generation(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     inbox.mark_queued(1, 1)
@@ -161,7 +162,7 @@ def test_mark_queued_ignores_a_stale_generation(inbox: Inbox) -> None:
     assert entry is not None and entry.state == "pending"
 
 
-def test_complete_deletes_the_matching_generation(inbox: Inbox) -> None:
+def test_complete_deletes_the_matching_generation(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     inbox.upsert(2, stash_updated_at=None, reason="hook", now=T0)
     job = take(inbox, 1)
@@ -170,7 +171,7 @@ def test_complete_deletes_the_matching_generation(inbox: Inbox) -> None:
     assert inbox.get(2) is not None
 
 
-def test_edit_during_processing_is_not_lost(inbox: Inbox) -> None:
+def test_edit_during_processing_is_not_lost(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at="2026-01-11T18:07:53+11:00", reason="hook", force=True, now=T0)
     job = take(inbox, 1)
     assert job.generation == 1
@@ -194,7 +195,7 @@ def test_edit_during_processing_is_not_lost(inbox: Inbox) -> None:
     assert inbox.get(1) is None
 
 
-def test_sync_to_plex_pressed_while_the_scene_is_in_flight_stays_forced(inbox: Inbox) -> None:
+def test_sync_to_plex_pressed_while_the_scene_is_in_flight_stays_forced(inbox: TaskInbox) -> None:
     # A hook's job is being written; meanwhile the user presses "Sync to Plex" (force). The
     # worker finishes the unforced generation; the forced request must survive, or the worker
     # would find the scene "already synced" and skip the write the user asked for.
@@ -211,14 +212,14 @@ def test_sync_to_plex_pressed_while_the_scene_is_in_flight_stays_forced(inbox: I
 
 
 def test_complete_of_unknown_scene_returns_false_and_creates_nothing(
-    inbox: Inbox, conn: sqlite3.Connection
+    inbox: TaskInbox, conn: sqlite3.Connection
 ) -> None:
     assert inbox.complete(42, 1) is False
     assert row_count(conn) == 0
 
 
 @pytest.mark.parametrize("parked", ["failed", "review"])
-def test_park_then_a_new_edit_brings_it_back(inbox: Inbox, parked: str) -> None:
+def test_park_then_a_new_edit_brings_it_back(inbox: TaskInbox, parked: str) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     job = take(inbox, 1)
     detail = {"candidates": ["/library/metadata/1", "/library/metadata/2"], "why": "it's \"x\""}
@@ -248,7 +249,7 @@ def test_park_then_a_new_edit_brings_it_back(inbox: Inbox, parked: str) -> None:
     assert [e.scene_id for e in inbox.due(10, now=T0 + 100)] == [1]
 
 
-def test_park_with_an_older_generation_leaves_the_new_edit_pending(inbox: Inbox) -> None:
+def test_park_with_an_older_generation_leaves_the_new_edit_pending(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     job = take(inbox, 1)
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0 + 1)
@@ -261,7 +262,7 @@ def test_park_with_an_older_generation_leaves_the_new_edit_pending(inbox: Inbox)
     assert inbox.has_due(now=T0 + 2)
 
 
-def test_park_refuses_other_states(inbox: Inbox) -> None:
+def test_park_refuses_other_states(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     with pytest.raises(ValueError):
         inbox.park(1, 1, "pending", "x")
@@ -269,7 +270,7 @@ def test_park_refuses_other_states(inbox: Inbox) -> None:
     assert entry is not None and entry.state == "pending" and entry.attempts == 0
 
 
-def test_requeue_parked(inbox: Inbox) -> None:
+def test_requeue_parked(inbox: TaskInbox) -> None:
     for sid in (1, 2, 3):
         inbox.upsert(sid, stash_updated_at=None, reason="hook", now=T0 + sid)
     inbox.park(1, 1, "failed", "bad token")
@@ -283,7 +284,7 @@ def test_requeue_parked(inbox: Inbox) -> None:
     assert inbox.requeue_parked() == 0
 
 
-def test_retry_later_hides_the_row_until_its_time(inbox: Inbox) -> None:
+def test_retry_later_hides_the_row_until_its_time(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     take(inbox, 1)
     inbox.retry_later(1, T0 + 300, "Plex timed out")
@@ -305,7 +306,7 @@ def test_retry_later_hides_the_row_until_its_time(inbox: Inbox) -> None:
     assert entry is not None and entry.attempts == 1 and entry.not_before == T0 + 600
 
 
-def test_a_waiting_row_does_not_hide_others(inbox: Inbox) -> None:
+def test_a_waiting_row_does_not_hide_others(inbox: TaskInbox) -> None:
     inbox.upsert(1, stash_updated_at=None, reason="hook", now=T0)
     inbox.upsert(2, stash_updated_at=None, reason="hook", now=T0 + 1)
     inbox.retry_later(1, T0 + 300, "later")
@@ -313,7 +314,7 @@ def test_a_waiting_row_does_not_hide_others(inbox: Inbox) -> None:
     assert inbox.has_due(now=T0 + 10)
 
 
-def test_has_due_with_the_real_clock(inbox: Inbox) -> None:
+def test_has_due_with_the_real_clock(inbox: TaskInbox) -> None:
     assert inbox.has_due() is False
     inbox.upsert(1, stash_updated_at=None, reason="hook")
     assert inbox.has_due() is True
@@ -323,7 +324,7 @@ def test_has_due_with_the_real_clock(inbox: Inbox) -> None:
     assert inbox.has_due() is True
 
 
-def test_release_orphans(inbox: Inbox) -> None:
+def test_release_orphans(inbox: TaskInbox) -> None:
     for sid in (1, 2, 3, 4):
         inbox.upsert(sid, stash_updated_at=None, reason="hook", now=T0 + sid)
     take(inbox, 1)
@@ -338,7 +339,7 @@ def test_release_orphans(inbox: Inbox) -> None:
     assert inbox.get(1).state == "pending"  # type: ignore[union-attr]
 
 
-def test_counts(inbox: Inbox) -> None:
+def test_counts(inbox: TaskInbox) -> None:
     assert inbox.counts() == {"pending": 0, "queued": 0, "failed": 0, "review": 0, "waiting_retry": 0}
     for sid in range(1, 8):
         inbox.upsert(sid, stash_updated_at=None, reason="hook", now=T0)
@@ -350,7 +351,7 @@ def test_counts(inbox: Inbox) -> None:
     assert inbox.counts() == {"pending": 3, "queued": 2, "failed": 1, "review": 1, "waiting_retry": 1}
 
 
-def test_entries_by_state(inbox: Inbox) -> None:
+def test_entries_by_state(inbox: TaskInbox) -> None:
     for sid in (3, 1, 2):
         inbox.upsert(sid, stash_updated_at=None, reason="hook", now=T0 + sid)
     inbox.park(3, 1, "failed", "x")
@@ -360,7 +361,7 @@ def test_entries_by_state(inbox: Inbox) -> None:
     assert [e.scene_id for e in inbox.entries("pending")] == [2]
 
 
-def test_job_is_json_and_has_no_pqid(inbox: Inbox) -> None:
+def test_job_is_json_and_has_no_pqid(inbox: TaskInbox) -> None:
     inbox.upsert(8, stash_updated_at="2026-01-11T07:07:53Z", reason="hook", force=True, now=T0)
     entry = inbox.get(8)
     assert entry is not None
@@ -376,7 +377,7 @@ def test_job_is_json_and_has_no_pqid(inbox: Inbox) -> None:
     assert "pqid" not in job
 
 
-def test_text_with_quotes_is_stored_verbatim(inbox: Inbox, conn: sqlite3.Connection) -> None:
+def test_text_with_quotes_is_stored_verbatim(inbox: TaskInbox, conn: sqlite3.Connection) -> None:
     nasty = "x'); DELETE FROM inbox; --"
     inbox.upsert(1, stash_updated_at=nasty, reason=nasty, now=T0)
     inbox.upsert(2, stash_updated_at=None, reason="hook", now=T0)
@@ -403,7 +404,7 @@ def test_is_scene_in_queue_by_directory_or_file(tmp_path: Path) -> None:
     assert Path(database_path(path)) == path
     c = db.connect(path)
     try:
-        box = Inbox(c)
+        box = TaskInbox(c)
         box.upsert(1, stash_updated_at=None, reason="hook", now=T0)
         box.upsert(2, stash_updated_at=None, reason="hook", now=T0)
         box.upsert(3, stash_updated_at=None, reason="hook", now=T0)
@@ -505,7 +506,7 @@ def fill(conn: sqlite3.Connection, n: int) -> None:
 
 
 def hook_path_cost(conn: sqlite3.Connection, existing: int, new: int) -> dict[str, int]:
-    box = Inbox(conn)
+    box = TaskInbox(conn)
     return {
         "upsert_existing": vm_steps(
             conn, lambda: box.upsert(existing, stash_updated_at=None, reason="hook", now=T0)
@@ -525,13 +526,13 @@ def test_upsert_uses_the_primary_key_at_100k_rows(tmp_path: Path) -> None:
         assert row_count(big) == 100_000
 
         recorder = RecordingConnection(big)
-        box = Inbox(recorder)  # type: ignore[arg-type]
+        box = TaskInbox(recorder)  # type: ignore[arg-type]
         box.upsert(50_000, stash_updated_at="2026-01-11T07:07:53Z", reason="hook", now=T0)
         box.upsert(200_001, stash_updated_at=None, reason="hook", now=T0)
         box.pending_force(50_000)
         box.is_active(200_001)
         assert row_count(big) == 100_001
-        assert Inbox(big).get(50_000).generation == 2  # type: ignore[union-attr]
+        assert TaskInbox(big).get(50_000).generation == 2  # type: ignore[union-attr]
 
         assert recorder.statements
         for sql, params in recorder.statements:
@@ -559,7 +560,7 @@ def test_due_check_uses_the_state_index_not_a_scan(tmp_path: Path) -> None:
     try:
         fill(c, 1_000)
         recorder = RecordingConnection(c)
-        Inbox(recorder).has_due(now=T0)  # type: ignore[arg-type]
+        TaskInbox(recorder).has_due(now=T0)  # type: ignore[arg-type]
         (sql, params), = recorder.statements
         plan = [row[3] for row in c.execute("EXPLAIN QUERY PLAN " + sql, params)]
         assert plan and all(d.startswith("SEARCH") and "inbox_due" in d for d in plan), plan

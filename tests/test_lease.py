@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from queue import lease
-from queue.inbox import Inbox
+from queue.inbox_tasks import TaskInbox
 from sync import db
 from tests.processes import run_together
 
@@ -153,14 +153,14 @@ def test_renew(conn: sqlite3.Connection, other: sqlite3.Connection) -> None:
 def test_release_if_idle_refuses_while_due_work_remains(conn: sqlite3.Connection) -> None:
     holder = lease.new_holder_id()
     lease.acquire(conn, holder)
-    Inbox(conn).upsert(1, stash_updated_at=None, reason="hook")
+    TaskInbox(conn).upsert(1, stash_updated_at=None, reason="hook")
     assert lease.release_if_idle(conn, holder) is False
     assert lease.read(conn).holder == holder
 
 
 def test_release_if_idle_releases_when_nothing_is_due(conn: sqlite3.Connection) -> None:
     holder = lease.new_holder_id()
-    box = Inbox(conn)
+    box = TaskInbox(conn)
     box.upsert(1, stash_updated_at=None, reason="hook")
     box.retry_later(1, time.time() + 3600, "later")  # waiting, not due
     box.upsert(2, stash_updated_at=None, reason="hook")
@@ -246,7 +246,7 @@ def hook(conn: sqlite3.Connection, scene_id: int) -> bool:
     """The hook's side: upsert and claim_wake in one transaction."""
 
     def work(c: sqlite3.Connection) -> bool:
-        Inbox(c).upsert(scene_id, stash_updated_at=None, reason="hook")
+        TaskInbox(c).upsert(scene_id, stash_updated_at=None, reason="hook")
         return lease.claim_wake(c)
 
     return db.transaction(conn, work)
@@ -283,7 +283,7 @@ def test_drain_cannot_decide_while_a_hook_is_mid_transaction(db_path: Path) -> N
         holder = lease.new_holder_id()
         lease.acquire(drain_conn, holder)
         hook_conn.execute("BEGIN IMMEDIATE")
-        Inbox(hook_conn).upsert(1, stash_updated_at=None, reason="hook")
+        TaskInbox(hook_conn).upsert(1, stash_updated_at=None, reason="hook")
         assert lease.claim_wake(hook_conn) is False
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             drain_conn.execute("BEGIN IMMEDIATE")
@@ -351,7 +351,7 @@ def test_no_lost_wakeup_threads_racing(tmp_path: Path) -> None:
             if released:
                 assert info.holder is None and info.wake_requested_at is not None
             else:
-                assert info.holder is not None and Inbox(c).has_due()
+                assert info.holder is not None and TaskInbox(c).has_due()
         finally:
             c.close()
 
@@ -376,7 +376,7 @@ def drain_session(db_path: Path, processed: set[int]) -> None:
     holder = lease.new_holder_id()
     try:
         assert lease.acquire(c, holder) is not None
-        box = Inbox(c)
+        box = TaskInbox(c)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for entry in box.due(50):
@@ -409,7 +409,7 @@ def test_no_lost_wakeup_hook_processes_against_a_draining_process(tmp_path: Path
 
         c = db.connect(path)
         try:
-            left = {e.scene_id for e in Inbox(c).due(100)}
+            left = {e.scene_id for e in TaskInbox(c).due(100)}
             info = lease.read(c)
         finally:
             c.close()

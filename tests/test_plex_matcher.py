@@ -16,9 +16,10 @@ from plex.matcher import (
     Candidate,
     MatchConfidence,
     best_candidate,
-    find_candidates,
-    item_has_scene_file,
+    exact_candidates,
+    name_candidates,
     score_match_confidence,
+    shared_tail,
 )
 from plex.pathmap import PathMap
 from tests.conftest import PLEX_TOKEN
@@ -43,6 +44,11 @@ def library(fake_plex, data_dir: Path):
     index.refresh(connect(config, data_dir), [])
     yield index, keys
     index.close()
+
+
+def find_candidates(index: PlexIndex, paths: list[str], path_map: PathMap) -> list[Candidate]:
+    """Exact mapped paths first, else file names: the order worker.matching asks in."""
+    return exact_candidates(index, paths, path_map) or name_candidates(index, paths, path_map)
 
 
 def keys_of(candidates: list[Candidate]) -> list[int]:
@@ -115,8 +121,9 @@ def test_best_candidate_prefers_the_longest_common_path_tail(library) -> None:
     assert best_candidate(found).rating_key == min(keys["dup1"], keys["dup2"])
 
 
-def test_bound_item_still_holding_the_file() -> None:
-    mapping = PathMap.parse("/data => /media/videos")
-    assert item_has_scene_file(["/media/videos/a/b.mp4"], ["/data/a/b.mp4"], mapping)
-    assert item_has_scene_file(["/other/root/B.MP4"], ["/data/a/b.mp4"], mapping)
-    assert not item_has_scene_file(["/media/videos/a/c.mp4"], ["/data/a/b.mp4"], mapping)
+def test_shared_tail_counts_trailing_folders_and_name() -> None:
+    """How closely two paths agree from the end: what tells which scene a Plex file is."""
+    assert shared_tail("/media/videos/2019/clip.mp4", "/stash/2019/CLIP.mp4") == 2
+    assert shared_tail("/media/videos/2024/clip.mp4", "/stash/2019/clip.mp4") == 1
+    assert shared_tail("/a/b.mp4", "/c/d.mp4") == 0
+    assert shared_tail("D:\\Videos\\x\\y.mp4", "/mnt/x/y.mp4") == 2

@@ -15,7 +15,7 @@ import pytest
 from plex.client import connect
 from plex.current import read_item
 from plex.mapping import DesiredState, desired_from_scene
-from plex.writer import apply_plan, build_plan
+from plex.writer import build_plan, send_plan
 from tests.conftest import PLEX_TOKEN
 from tests.standins.fake_plex import FakePlex
 from validation.config import PlexSyncConfig
@@ -65,7 +65,7 @@ def write(plex_and_server, rk: int, desired: DesiredState, *, preserve: bool = F
     item = fetch(server, rk)
     plan = build_plan(desired, read_item(item), preserve_plex_edits=preserve)
     fake.clear_log()
-    apply_plan(item, plan)
+    send_plan(server, plan, item.librarySectionID)
     return plan, fake.log_snapshot()
 
 

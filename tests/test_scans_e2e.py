@@ -406,7 +406,8 @@ def test_resync_scene_reports_every_scene(stash_at, fake_plex, clock, data_dir) 
     lonely = stash.add_scene("Not in Plex", ["/media/videos/lonely.mp4"])
     plex.add_movie(1, "twin", ["/elsewhere/one/twin.mp4"])
     plex.add_movie(1, "twin", ["/elsewhere/two/twin.mp4"])
-    twin = stash.add_scene("Twin", ["/media/videos/twin.mp4"])
+    # Outside every library folder (no path_map rule): only the file name can match, twice.
+    twin = stash.add_scene("Twin", ["/other/root/twin.mp4"])
     assert run_task(stash, "Sync all scenes").error is None
 
     # Someone edits the Plex item of A by hand: sync_state still says A is current.

@@ -185,13 +185,31 @@ class SqlScanner:
         self.source = path.read_text(encoding="utf-8")
         self.lines = self.source.splitlines()
         self.tree = ast.parse(self.source)
-        self.constants = {
-            target.id
-            for node in self.tree.body if isinstance(node, ast.Assign)
-            for target in node.targets
-            if isinstance(target, ast.Name) and CONSTANT_NAME.match(target.id) and self._literal(node.value)
-        }
+        self.constants = self._literal_constants(self.tree) | self._imported_constants()
         self.problems: list[str] = []
+
+    @classmethod
+    def _literal_constants(cls, tree: ast.Module) -> set[str]:
+        """Module-level UPPER_CASE names bound to literals."""
+        return {
+            target.id
+            for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name) and CONSTANT_NAME.match(target.id) and cls._literal(node.value)
+        }
+
+    def _imported_constants(self) -> set[str]:
+        """UPPER_CASE names imported from another product module where they are literals."""
+        found: set[str] = set()
+        for node in self.tree.body:
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+                continue
+            source = REPO / (node.module.replace(".", "/") + ".py")
+            if not source.is_file():
+                continue
+            theirs = self._literal_constants(ast.parse(source.read_text(encoding="utf-8")))
+            found |= {alias.asname or alias.name for alias in node.names if alias.name in theirs}
+        return found
 
     @staticmethod
     def _literal(node: ast.AST) -> bool:

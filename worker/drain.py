@@ -30,7 +30,8 @@ from typing import Any
 from plex.errors import PlexAuthError, PlexSetupError, PlexUnavailable
 from plex.session import PlexSession
 from queue import lease
-from queue.inbox import FAILED, Inbox
+from queue.inbox import FAILED
+from queue.inbox_tasks import TaskInbox
 from queue.work import WorkQueue
 from stash import protocol
 from stash.graphql import StashError, StashUnavailable
@@ -161,7 +162,7 @@ class Drain:
     def _resume(self) -> None:
         """Jobs an interrupted drain left: in the work queue (resumed) or only marked (released)."""
         in_work = self.work.scene_ids()
-        self.stats.released_orphans = db.transaction(self.ctx.conn, lambda c: Inbox(c).release_orphans(in_work))
+        self.stats.released_orphans = db.transaction(self.ctx.conn, lambda c: TaskInbox(c).release_orphans(in_work))
         self.stats.resumed = self.work.pending()
         with self._lock:
             self._in_hand = self.stats.resumed
@@ -202,7 +203,7 @@ class Drain:
             return
 
         def take(c: Any) -> list:
-            inbox = Inbox(c)
+            inbox = TaskInbox(c)
             entries = inbox.due(room)
             for entry in entries:
                 inbox.mark_queued(entry.scene_id, entry.generation)
@@ -215,7 +216,7 @@ class Drain:
             self.work.put(entry.job())
 
     def _report_progress(self) -> None:
-        waiting = Inbox(self.ctx.conn).due_count()
+        waiting = TaskInbox(self.ctx.conn).due_count()
         with self._lock:
             in_hand = self._in_hand
         done = self.stats.processed
@@ -237,13 +238,13 @@ class Drain:
             reason = _first_sentence(self.stopped.message if self.stopped else "drain stopped")
         not_before = time.time() + delay
         scene_ids = [int(job["scene_id"]) for _, job in jobs]
-        db.transaction(self.ctx.conn, lambda c: Inbox(c).return_unprocessed(scene_ids, not_before, reason))
+        db.transaction(self.ctx.conn, lambda c: TaskInbox(c).return_unprocessed(scene_ids, not_before, reason))
 
     def _finish(self) -> tuple[dict[str, Any], str | None]:
         output = self.stats.as_output()
         if self.ending.report:
             output["convergence"] = self.ending.report
-        counts = Inbox(self.ctx.conn).counts()
+        counts = TaskInbox(self.ctx.conn).counts()
         output["still_pending"] = counts["pending"]
         output["waiting_retry"] = counts["waiting_retry"]
         summary = (
@@ -396,7 +397,7 @@ class Drain:
         scene_id = int(job["scene_id"])
         reason = protocol.redact(f"internal error while syncing: {type(exc).__name__}: {exc}")
         generation = int(job["generation"])
-        db.transaction(self.ctx.conn, lambda c: Inbox(c).park(scene_id, generation, FAILED, reason))
+        db.transaction(self.ctx.conn, lambda c: TaskInbox(c).park(scene_id, generation, FAILED, reason))
         ErrorLog(self.ctx.conn).record(scene_id, reason)
         protocol.error(f"scene {scene_id}: {reason} (please report this with the debug log)")
         return Outcome(FAILED, scene_id, reason)

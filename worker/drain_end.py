@@ -16,7 +16,7 @@ from typing import Any
 
 from plex.errors import PlexAuthError, PlexError
 from plex.session import PlexSession
-from queue.inbox import Inbox
+from queue.inbox_tasks import TaskInbox
 from stash import protocol
 from stash.graphql import StashError
 from sync import db
@@ -47,7 +47,7 @@ class DrainEnd:
         if self.scans.has_new():
             due = self._run_scans()
             if due:
-                db.transaction(self.ctx.conn, lambda c: Inbox(c).make_due(due))
+                db.transaction(self.ctx.conn, lambda c: TaskInbox(c).make_due(due))
                 return True
         if self.converged:
             return False

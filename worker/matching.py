@@ -42,14 +42,6 @@ from worker.outcomes import Park, RetryLater
 NameOwners = Callable[[int, str], list[tuple[int, str]]]
 
 
-def rating_key_of(value: object) -> int | None:
-    """The rating key in a stored binding: ``"1234"`` or ``"/library/metadata/1234"``."""
-    if value is None:
-        return None
-    text = str(value).rstrip("/").rsplit("/", 1)[-1]
-    return int(text) if text.isdigit() else None
-
-
 @dataclass(frozen=True)
 class Target:
     """The item a scene is written to, as the index knows it."""
@@ -66,11 +58,12 @@ class Target:
 class NotInPlexYet(Exception):
     """The scene's file lies in a library folder but no item holds it: Plex must scan it."""
 
-    def __init__(self, section_key: int, folder: str, plex_path: str) -> None:
+    def __init__(self, section_key: int, folder: str, plex_path: str, same_name: tuple[str, ...] = ()) -> None:
         super().__init__(f"Plex has no item for {plex_path} yet")
         self.section_key = section_key
         self.folder = folder
         self.plex_path = plex_path
+        self.same_name = same_name  # Plex files elsewhere with the same name: a hint, never a match
 
 
 class ItemFinder:
@@ -96,7 +89,10 @@ class ItemFinder:
             if not candidates:
                 if attempt == 0 and index.refresh_after_miss(self.plex.http):
                     continue
-                raise held if held is not None else self.not_found(desired)
+                if held is not None:
+                    held.same_name = tuple(c.display_path for c in name_candidates(index, desired.files, self.path_map))
+                    raise held
+                raise self.not_found(desired)
             chosen, candidates = self._confident(scene_id, candidates)
             if chosen is None and attempt == 0 and index.relist_all_once(self.plex.http):
                 continue  # two items for one file may be a stale row: list everything once

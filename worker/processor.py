@@ -33,7 +33,8 @@ from plex.index import basename_key
 from plex.mapping import DesiredState, PerformerPhotos, desired_from_scene
 from plex.session import PlexSession
 from plex.writer import ALLOWED, Plan, build_plan, poster_sha1
-from queue.inbox import FAILED, QUEUED, REVIEW, Inbox, InboxEntry
+from queue.inbox import FAILED, QUEUED, REVIEW, InboxEntry
+from queue.inbox_tasks import TaskInbox
 from stash import protocol, queries
 from stash.graphql import StashError, StashUnavailable
 from sync import db
@@ -130,7 +131,7 @@ class Processor:
         """
         scene_id = int(job["scene_id"])
         generation = int(job["generation"])
-        entry = Inbox(self.ctx.conn).get(scene_id)
+        entry = TaskInbox(self.ctx.conn).get(scene_id)
         if entry is None or entry.state != QUEUED:
             return Outcome("stale", scene_id, "already handled")
         try:
@@ -173,7 +174,7 @@ class Processor:
         if not scene:
             return self._deleted(scene_id)
         if not force and not needs_resync(scene_id, scene.get("updated_at"), self.ctx.sync_state):
-            self._commit(lambda c: Inbox(c).complete(scene_id, generation))
+            self._commit(lambda c: TaskInbox(c).complete(scene_id, generation))
             return Outcome("covered", scene_id, "a later sync already covered this edit",
                            stamp=scene.get("updated_at"))
         prepared = self._prepare(scene, fetched_at)
@@ -344,7 +345,7 @@ class Processor:
             state.update_success(scene_id, str(record.plex_item_key), prepared.stamp,
                                  fetched_at=prepared.fetched_at, payload_hash=prepared.payload_hash,
                                  poster_hash=record.poster_hash, conn=c)
-            Inbox(c).complete(scene_id, generation)
+            TaskInbox(c).complete(scene_id, generation)
 
         self._commit(work)
 
@@ -366,7 +367,7 @@ class Processor:
                 fields_hash=prepared.fields_hash, kept=plan.kept, item_updated_at=current.updated_at,
                 wrote=wrote,
             )
-            Inbox(c).complete(scene_id, generation)
+            TaskInbox(c).complete(scene_id, generation)
 
         self._commit(work)
 
@@ -376,7 +377,7 @@ class Processor:
         def work(c: Any) -> None:
             state.forget(scene_id, conn=c)
             Ledger(c).forget(scene_id)
-            Inbox(c).remove(scene_id)
+            TaskInbox(c).remove(scene_id)
 
         self._commit(work)
         protocol.info(f"scene {scene_id} was deleted in Stash; dropped its queued sync")
@@ -388,15 +389,17 @@ class Processor:
         scans = self.scans
         if scans is not None and scans.status(missing.section_key, missing.folder) == FINISHED:
             tried = entry.attempts + 1
+            elsewhere = (f"; Plex has files of that name elsewhere ({', '.join(missing.same_name[:3])}): "
+                         "is path_map right?" if missing.same_name else "")
             return self._retry(entry, RetryLater(retry.NOT_FOUND, (
                 f"not found in Plex: Plex scanned {missing.folder} and has no item for {missing.plex_path} "
                 f"(scan {tried}); check that Plex can read the file and that it is a video Plex "
-                "accepts")))
+                f"accepts{elsewhere}")))
         if scans is not None:
             scans.wait_for(missing.section_key, missing.folder, entry.scene_id)
         reason = f"waiting for Plex to scan {missing.folder} (Plex has no item for {missing.plex_path} yet)"
         not_before = self.now() + SCAN_WAIT_S
-        self._commit(lambda c: Inbox(c).retry_later(entry.scene_id, not_before, reason, count_attempt=False,
+        self._commit(lambda c: TaskInbox(c).retry_later(entry.scene_id, not_before, reason, count_attempt=False,
                                                     plex_wait=missing.folder))
         protocol.info(f"scene {entry.scene_id}: {reason}")
         return Outcome("waiting", entry.scene_id, reason)
@@ -408,14 +411,14 @@ class Processor:
             return self._park(entry, entry.generation, Park(FAILED, f"{reason} (gave up after {attempts} attempts)"))
         delay = retry.backoff_delay(attempts, wait.policy)
         not_before = self.now() + delay
-        self._commit(lambda c: Inbox(c).retry_later(entry.scene_id, not_before, reason))
+        self._commit(lambda c: TaskInbox(c).retry_later(entry.scene_id, not_before, reason))
         ErrorLog(self.ctx.conn).record(entry.scene_id, f"{reason}; retry {attempts} in {delay:.0f}s")
         protocol.info(f"scene {entry.scene_id}: {reason}; trying again in {human_duration(delay)}")
         return Outcome("retry", entry.scene_id, reason, transient=wait.policy is retry.TRANSIENT)
 
     def _park(self, entry: InboxEntry, generation: int, parked: Park) -> Outcome:
         reason = protocol.redact(parked.reason)
-        self._commit(lambda c: Inbox(c).park(entry.scene_id, generation, parked.state, reason, parked.detail))
+        self._commit(lambda c: TaskInbox(c).park(entry.scene_id, generation, parked.state, reason, parked.detail))
         ErrorLog(self.ctx.conn).record(entry.scene_id, reason)
         if parked.state == REVIEW:
             candidates = (parked.detail or {}).get("candidates", [])

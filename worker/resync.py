@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from queue.enqueue import enqueue_scenes
-from queue.inbox import FAILED, REVIEW, Inbox, InboxEntry
+from queue.inbox import FAILED, REVIEW, InboxEntry
+from queue.inbox_tasks import TaskInbox
 from stash import protocol, queries
 from sync import db
 from worker.context import TaskContext
@@ -139,9 +140,9 @@ def run_resync_scene(ctx: TaskContext) -> TaskResult:
         # force: the user asked for it, so neither the timestamp nor the payload hash may skip it.
         enqueue_scenes(ctx.conn, [(i, found[i]) for i in present], reason="resync", force=True)
         # A scene waiting out a retry delay is due now: the user asked for it now.
-        db.transaction(ctx.conn, lambda c: Inbox(c).make_due(present))
+        db.transaction(ctx.conn, lambda c: TaskInbox(c).make_due(present))
     drain_output, error, outcomes = _drain_recording(ctx)
-    inbox = Inbox(ctx.conn)
+    inbox = TaskInbox(ctx.conn)
     results = []
     for scene_id in scene_ids:
         if scene_id in missing:

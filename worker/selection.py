@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queue.enqueue import enqueue_scenes
-from queue.inbox import PARKED_STATES, PENDING, Inbox
+from queue.inbox import PARKED_STATES, PENDING
+from queue.inbox_tasks import TaskInbox
 from stash import protocol, queries
 from stash.paging import pages
 from sync.cursor import MAX_ZONES, later, query_since, stamp_zone
@@ -74,7 +75,7 @@ class Selector:
         fresh = self._unseen(batch, force=force)
         if not fresh:
             return
-        rows = Inbox(self.ctx.conn).rows_for([scene_id for scene_id, _ in fresh])
+        rows = TaskInbox(self.ctx.conn).rows_for([scene_id for scene_id, _ in fresh])
         chosen: list[tuple[int, str | None]] = []
         for scene_id, stamp in fresh:
             row = rows.get(scene_id)

@@ -6,7 +6,8 @@ import json
 import time
 from typing import Any
 
-from queue.inbox import FAILED, PENDING, QUEUED, REVIEW, Inbox
+from queue.inbox import FAILED, PENDING, QUEUED, REVIEW
+from queue.inbox_tasks import TaskInbox
 from stash import protocol
 from sync import db
 from sync.error_log import ErrorLog
@@ -19,7 +20,7 @@ RECENT_ERRORS = 10
 
 def collect_status(ctx: TaskContext) -> dict[str, Any]:
     conn = ctx.conn
-    inbox = Inbox(conn)
+    inbox = TaskInbox(conn)
     counts = inbox.counts()
     errors = [
         {"at": e.at, "scene_id": e.scene_id, "message": e.message} for e in ErrorLog(conn).recent(RECENT_ERRORS)
@@ -144,6 +145,6 @@ def run_status(ctx: TaskContext) -> tuple[dict[str, Any], str | None]:
 
 
 def requeue_failed(ctx: TaskContext) -> int:
-    count = db.transaction(ctx.conn, lambda c: Inbox(c).requeue_parked())
+    count = db.transaction(ctx.conn, lambda c: TaskInbox(c).requeue_parked())
     protocol.info(f"put {count} failed or needs-review scene(s) back in the queue")
     return count

@@ -15,7 +15,7 @@ from typing import Any
 
 from plex.mapping import desired_from_scene
 from plex.session import PlexSession
-from queue.inbox import Inbox
+from queue.inbox_tasks import TaskInbox
 from stash import protocol, queries
 from sync import db
 from sync.cursor import query_since
@@ -77,7 +77,7 @@ def prune(ctx: TaskContext, present: set[int], *, dry_run: bool) -> list[int]:
     listing (its hook may already have queued or synced it) must not lose its state.
     Jobs a drain has taken (``queued``) are left to that drain, which drops deleted scenes itself.
     """
-    inbox = Inbox(ctx.conn)
+    inbox = TaskInbox(ctx.conn)
     known = set(ctx.sync_state.scene_ids()) | inbox.scene_ids_not_in_hand()
     candidates = sorted(known - present)
     if not candidates:
@@ -94,7 +94,7 @@ def prune(ctx: TaskContext, present: set[int], *, dry_run: bool) -> list[int]:
         state = ctx.sync_state
 
         def work(c: Any) -> None:
-            rows, ledger = Inbox(c), Ledger(c)
+            rows, ledger = TaskInbox(c), Ledger(c)
             for scene_id in gone:
                 state.forget(scene_id, conn=c)
                 ledger.forget(scene_id)
