@@ -78,7 +78,7 @@ class Plan:
     skipped: list[str] = field(default_factory=list)  # fields the item type cannot take
     params: dict[str, Any] = field(default_factory=dict)
     photos: dict[str, str] = field(default_factory=dict)  # actor name -> photo URL sent
-    in_plex: dict[str, Any] = field(default_factory=dict)  # field -> Stash's value Plex holds afterwards
+    in_plex: dict[str, Any] = field(default_factory=dict)  # field -> Stash's value, locked in Plex afterwards
 
     @property
     def needs_write(self) -> bool:
@@ -201,7 +201,8 @@ def _plan_scalar(plan: Plan, name: str, wanted: Any, current: CurrentState, pres
         plan.kept.append(name)
         return
     if verdict == SKIP:
-        plan.in_plex[name] = wanted if same else have
+        if same and name in current.locked:
+            plan.in_plex[name] = wanted  # Stash's value, locked: PlexSync's from now on
         return
     if name == "title" and not wanted:
         return  # never blank a Plex title
@@ -221,7 +222,8 @@ def _plan_list(plan: Plan, prefix: str, wanted: list[str], current: CurrentState
     if verdict == KEEP:
         plan.kept.append(prefix)
         return
-    plan.in_plex[prefix] = wanted if same or verdict == WRITE else have
+    if verdict == WRITE or (same and prefix in current.locked):
+        plan.in_plex[prefix] = wanted  # Stash's list, locked: PlexSync's from now on
     if verdict == WRITE:
         plan.params.update(tag_params(prefix, wanted, have))
         plan.changes.append(FieldChange(prefix, have, wanted, lock_only=same))

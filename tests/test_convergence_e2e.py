@@ -281,3 +281,23 @@ def test_a_ledger_row_for_a_gone_item_and_an_unreadable_one(world, data_dir: Pat
     # B was compared in full (one GET) because its ledger values could not be trusted.
     assert ("GET", f"/library/metadata/{rk_b}") in item_requests(plex, rk_b)
     assert ledger_rows(data_dir)[int(scene_b)]["written"].startswith("{")
+
+
+def test_hand_edit_then_sync_all_under_preserve_is_kept_and_reported(world, data_dir: Path) -> None:
+    stash, plex = world
+    configure(stash, plex.url, preserve_plex_edits=True)
+    lib = library(stash, plex, ["A", "B"])
+    sync_everything(stash)
+    scene, rk = lib["A"]
+    plex.hand_edit(rk, title="A Person's Title")
+    plex.clear_log()
+    run = run_task(stash, "Sync all scenes")
+    assert run.output["drifted_in_plex"] == 1 and run.output["kept_for_person"] == 1, run.output
+    assert run.output["written"] == 0
+    assert plex.item(rk)["title"] == "A Person's Title"
+    assert item_requests(plex, rk) == [("GET", f"/library/metadata/{rk}")]  # checked, not written
+    status = run_task(stash, "Status")
+    assert status.output["kept_scenes"] == [{"scene_id": int(scene), "fields": ["title"]}]
+    last = status.output["last_sync_all"]
+    assert (last["checked"], last["drifted_in_plex"], last["kept_for_person"], last["written"]) == (2, 1, 1, 0)
+    assert any("last Sync all: 2 checked" in m for m in status.logs_at("info"))

@@ -19,7 +19,7 @@ from sync.cursor import MAX_ZONES, later, query_since, stamp_zone, trim_handled,
 from sync.meta import CursorState, RecentCursor
 from worker.context import TaskContext
 from worker.progress import Progress
-from worker.selection import PAGE_SIZE, Selector, fetch_related, scan_related, scan_since
+from worker.selection import STAMPS_PAGE_SIZE, Selector, fetch_related, scan_related, scan_since
 
 
 @dataclass
@@ -41,7 +41,7 @@ def scan_changes(ctx: TaskContext, selector: Selector, state: CursorState, *, pr
     since = query_since(state.cursor, {*zones, stamp_zone(state.cursor) or "Z"})
     first: dict[str, Any] | None = None
     if combined:
-        first = ctx.stash.execute(queries.CHANGES_SINCE, {"since": since, "per_page": PAGE_SIZE})
+        first = ctx.stash.execute(queries.CHANGES_SINCE, {"since": since, "per_page": STAMPS_PAGE_SIZE})
         page = first.get("findScenes") or {}
         rows = list(page.get("scenes") or [])
         selector.offer([(int(s["id"]), s.get("updated_at")) for s in rows])
@@ -81,7 +81,7 @@ def start_cursor(ctx: TaskContext) -> str | None:
     if stamp is None or zone is None:
         return None
     since = query_since(stamp)
-    first = ctx.stash.execute(queries.CHANGES_SINCE, {"since": since, "per_page": PAGE_SIZE})
+    first = ctx.stash.execute(queries.CHANGES_SINCE, {"since": since, "per_page": STAMPS_PAGE_SIZE})
     selector = Selector(ctx, "catch_up", dry_run=True)
     handled: dict[str, str] = {}
     scan_related(ctx, selector, fetch_related(ctx, since, first), handled, baseline=True)

@@ -23,7 +23,9 @@ from sync.detector import needs_resync
 from worker.context import TaskContext
 from worker.progress import Progress
 
-PAGE_SIZE = 250
+PAGE_SIZE = 250  # listings with whole scenes (or objects)
+# Listings of ids and stamps only are small rows: bigger pages, fewer round trips.
+STAMPS_PAGE_SIZE = 1000
 # A listing that changed under us (an edit moved a row between pages) is read again, this often.
 MAX_PASSES = 3
 
@@ -115,6 +117,7 @@ class Selector:
 def scan_scene_pages(
     ctx: TaskContext, selector: Selector, document: str, variables: dict[str, Any],
     *, progress: Progress, changed: Callable[[list[dict[str, Any]]], set[int]] | None = None,
+    per_page: int = STAMPS_PAGE_SIZE,
 ) -> bool:
     """One pass over a findScenes listing; False if the listing changed while it was read.
 
@@ -126,7 +129,7 @@ def scan_scene_pages(
     seen_in_pass: set[int] = set()
     counts: set[int] = set()
     repeated = False
-    for rows, count, page in pages(ctx.stash, document, variables, "findScenes", "scenes", per_page=PAGE_SIZE):
+    for rows, count, page in pages(ctx.stash, document, variables, "findScenes", "scenes", per_page=per_page):
         counts.add(count)
         batch = [(int(s["id"]), s.get("updated_at")) for s in rows]
         repeated = repeated or any(scene_id in seen_in_pass for scene_id, _ in batch)
@@ -134,7 +137,7 @@ def scan_scene_pages(
         forced = changed(rows) if changed is not None else set()
         selector.offer([(i, s) for i, s in batch if i not in forced])
         selector.offer([(i, s) for i, s in batch if i in forced], force=True, reason="stash_changed")
-        progress(min(1.0, page / max(1, math.ceil(count / PAGE_SIZE))))
+        progress(min(1.0, page / max(1, math.ceil(count / per_page))))
     total = next(iter(counts)) if len(counts) == 1 else -1
     return not repeated and len(counts) <= 1 and len(seen_in_pass) >= total
 

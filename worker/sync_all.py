@@ -126,7 +126,7 @@ def run_sync_all(ctx: TaskContext) -> TaskResult:
     for attempt in range(1, MAX_PASSES + 1):
         # Sorted by id, edits do not move rows; a deletion or creation during the scan does.
         if scan_scene_pages(ctx, selector, queries.FIND_SCENES_PAGE, {}, progress=scan_progress,
-                            changed=stash_drift):
+                            changed=stash_drift, per_page=PAGE_SIZE):
             break
         if attempt < MAX_PASSES:
             protocol.info("scenes were added or deleted in Stash while they were listed; reading again")
