@@ -199,4 +199,4 @@ def leak_scan(request, monkeypatch) -> Iterator[LeakScan]:
     if data_dir_value is not None:
         scan.data_dirs.add(Path(data_dir_value))
     findings = scan.findings()
-    assert not findings, "the Plex token leaked:\n" + "\n".join(findings[:20])
+    assert not findings, "a secret leaked (the Plex token, or one added with leak_scan.add):\n" + "\n".join(findings[:20])
