@@ -16,7 +16,9 @@ The writer is where "Stash wins" is made precise:
   last wrote): a field that still holds PlexSync's value follows Stash, one a person changed is
   kept, and a field PlexSync never wrote is filled only when empty.
 * Actor photos go with the actor list (``actor[i].tag.thumb``); Plex keeps one photo per person
-  for the whole server, so one is set only where the actor has none or holds PlexSync's own.
+  for the whole server, so one is set only where the actor has none or holds PlexSync's own. A
+  person new to the item may have a photo from another item, which Plex shows only once they are
+  on this one: their photos are planned again after the write (``Plan.photos_pending``).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Plan:
     skipped: list[str] = field(default_factory=list)  # fields the item type cannot take
     params: dict[str, Any] = field(default_factory=dict)
     photos: dict[str, str] = field(default_factory=dict)  # actor name -> photo URL sent
+    photos_pending: list[str] = field(default_factory=list)  # new to the item: photo unknown until written
     in_plex: dict[str, Any] = field(default_factory=dict)  # field -> Stash's value, locked in Plex afterwards
 
     @property
@@ -90,9 +93,21 @@ class Plan:
             return [f"{head}: up to date"]
         lines = [f"{head}: {len(self.changes)} change(s)"]
         lines += [f"    {change.describe()}" for change in self.changes]
+        if self.photos_pending:
+            lines.append("    actor photos: +" + ", +".join(self.photos_pending)
+                         + " (where Plex has no photo of them yet)")
         if self.kept:
             lines.append(f"    kept Plex's own (preserve_plex_edits): {', '.join(self.kept)}")
         return lines
+
+    def followed_by(self, later: Plan) -> Plan:
+        """This plan (already sent) and ``later``, planned on the item as this one left it: what
+        the two did together, for the ledger and the report."""
+        fields = {c.field for c in self.changes}
+        return Plan(self.scene_id, self.rating_key, self.item_type,
+                    changes=self.changes + [c for c in later.changes if c.field not in fields],
+                    kept=later.kept, skipped=self.skipped, params={**self.params, **later.params},
+                    photos={**self.photos, **later.photos}, in_plex={**self.in_plex, **later.in_plex})
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -231,15 +246,21 @@ def _plan_list(plan: Plan, prefix: str, wanted: list[str], current: CurrentState
 
 def _plan_photos(plan: Plan, desired: DesiredState, current: CurrentState, photos_set: dict[str, str]) -> None:
     """Photos for the actors Plex gets: only where the person has none, or holds the one
-    PlexSync set. They travel with the actor list, which is then sent even if it is unchanged."""
+    PlexSync set (or this very URL). They travel with the actor list, which is then sent even if
+    it is unchanged. A person not on the item yet may have a photo from another item, which this
+    item shows only once they are on it: pending, planned again after the write."""
     if "actor" in plan.kept:
         return
     actors = plan.in_plex.get("actor", [])
     wanted = {name: url for name, url in desired.photos.items() if name in actors}
+    on_item = set(current.tags.get("actor", []))
     changed = []
     for name, url in wanted.items():
+        if name not in on_item:
+            plan.photos_pending.append(name)
+            continue
         have = current.photos.get(name)
-        if have is not None and have != photos_set.get(name):
+        if have is not None and have not in (photo_hash(url), photos_set.get(name)):
             continue  # someone else's photo for this person (by hand, or another tool): kept
         plan.photos[name] = url
         if have != photo_hash(url):

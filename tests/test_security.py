@@ -80,6 +80,64 @@ def test_leak_scan_finds_the_token_wherever_it_is(where: str, tmp_path: Path) ->
     assert clean.findings() == []  # configurePlugin carries the token by design; not a leak
 
 
+API_KEY = "stash-api-key-5be0d8e4"
+
+
+@pytest.mark.parametrize("where", ["stdout", "stderr", "logs", "output", "error", "stash log", "document",
+                                   "file", "plex url"])
+def test_leak_scan_option_leaves_a_secret_to_plex_urls_only(where: str, tmp_path: Path) -> None:
+    """A secret added with ``plex_requests=False`` (Stash's API key, which Plex receives inside the
+    photo URLs by design) is still found everywhere else; the Plex token is found in Plex URLs."""
+    run = _run()
+    stash = _stash([run], tmp_path)
+    plex_records = []
+    if where == "stdout":
+        run.stdout = f'{{"output": "{API_KEY}"}}'.encode()
+    elif where == "stderr":
+        run.stderr = f"\x01e\x02apikey={API_KEY}\n".encode()
+    elif where == "logs":
+        run.logs = [("info", f"photo http://stash:9999/performer/1/image?apikey={API_KEY}")]
+    elif where == "output":
+        run.output = {"photos": [{"url": f"http://stash:9999/performer/1/image?apikey={API_KEY}"}]}
+    elif where == "error":
+        run.error = f"failed with {API_KEY}"
+    elif where == "stash log":
+        stash.stash_log.append(("error", f"plugin said {API_KEY}"))
+    elif where == "document":
+        stash.received_documents.append(SimpleNamespace(query="query { x }", variables={"k": API_KEY}))
+    elif where == "file":
+        (tmp_path / "ledger.db").write_bytes(b"\x00" + API_KEY.encode() + b"\xff")
+    else:
+        url = f"/library/sections/1/all?actor[0].tag.thumb=http://stash:9999/performer/1/image?apikey={API_KEY}"
+        plex_records.append(SimpleNamespace(method="PUT", path="/library/sections/1/all", raw_path=url,
+                                            query=url.split("?", 1)[1], params=[("x", API_KEY)],
+                                            token_source="header"))
+
+    def scan(**option: bool) -> list[str]:
+        leak_scan = LeakScan()
+        leak_scan.add(API_KEY, **option)
+        leak_scan.stashes.append(stash)
+        leak_scan.plexes.append(SimpleNamespace(log_snapshot=lambda: plex_records))
+        return leak_scan.findings()
+
+    assert scan(), where  # added as the Plex token is: found wherever it is
+    if where == "plex url":
+        assert scan(plex_requests=False) == []  # where it belongs by design
+    else:
+        [finding] = scan(plex_requests=False)
+        assert API_KEY[:6] in finding, finding
+
+    # The Plex token is still searched in the Plex requests, whatever else was added.
+    token_url = SimpleNamespace(method="GET", path=f"/x/{PLEX_TOKEN}", raw_path=f"/x/{PLEX_TOKEN}", query="",
+                                params=[], token_source="header")
+    leak_scan = LeakScan()
+    leak_scan.add(API_KEY, plex_requests=False)
+    leak_scan.plexes.append(SimpleNamespace(log_snapshot=lambda: [token_url]))
+    assert leak_scan.findings()
+    with pytest.raises(ValueError):
+        leak_scan.add(PLEX_TOKEN, plex_requests=False)
+
+
 # -- TLS --------------------------------------------------------------------------------------
 
 

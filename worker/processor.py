@@ -235,15 +235,16 @@ class Processor:
         return self.plex.fetch(target.rating_key), 1
 
     def _ledger_knows(self, entry: LedgerEntry, target: Target, desired: DesiredState) -> bool:
-        """Is the item still exactly as PlexSync left it, and did PlexSync write every field in
-        question? Then the ledger is the item's state and no GET is needed."""
+        """Is the item still exactly as PlexSync left it, did PlexSync write every field in
+        question, and would no actor photo change? Then the ledger is the item's state and no GET
+        is needed. (A photo changed in Plex moves no item's updatedAt: before replacing one, look.)"""
         if entry.drift is not None or entry.item_updated_at is None or entry.item_updated_at != target.updated_at:
             return False
         if entry.written is None or entry.photos is None or (self.config.preserve_plex_edits and entry.kept):
             return False
         allowed = ALLOWED.get(target.item_type, ALLOWED["episode"])
         fields_known = all(name in entry.written for name in desired.fields if name in allowed)
-        return fields_known and all(name in entry.photos for name in desired.photos)
+        return fields_known and all(entry.photos.get(name) == photo_hash(url) for name, url in desired.photos.items())
 
     def _plan(self, desired: DesiredState, current: CurrentState, entry: LedgerEntry | None) -> Plan:
         return build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits,
@@ -261,6 +262,9 @@ class Processor:
         if plan.needs_write:
             self.plex.write(plan, target.section_key)
             requests += 1
+            if plan.photos_pending:
+                plan, more = self._pending_photos(plan, prepared.desired, target, same)
+                requests += more
         poster_hash = _previous_poster(record, current)
         upload = self._poster_to_upload(prepared, record, current)
         if upload is not None:
@@ -276,6 +280,20 @@ class Processor:
                           f"(preserve_plex_edits): {', '.join(plan.kept)}")
         return Outcome("written" if changes else "unchanged", scene_id, rating_key=current.rating_key,
                        plan=plan, plex_requests=requests, changes=changes, stamp=prepared.stamp)
+
+    def _pending_photos(self, plan: Plan, desired: DesiredState, target: Target,
+                        same: LedgerEntry | None) -> tuple[Plan, int]:
+        """People the write just put on the item: Plex shows their photo (one per person, server-wide)
+        only now, so their photos are planned on the item as it is now: one GET, a PUT if needed."""
+        current = self.plex.fetch(target.rating_key)
+        written = {**(same.written or {} if same is not None else {}), **plan.in_plex}
+        photos_set = {**(same.photos or {} if same is not None else {}),
+                      **{name: photo_hash(url) for name, url in plan.photos.items()}}
+        later = build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits,
+                           written=written, photos_set=photos_set)
+        if later.needs_write:
+            self.plex.write(later, target.section_key)
+        return plan.followed_by(later), 1 + int(later.needs_write)
 
     def _log_write(self, scene_id: int, desired: DesiredState, current: CurrentState, plan: Plan, *,
                    uploaded: bool) -> None:
@@ -354,7 +372,10 @@ class Processor:
                         poster_hash: str | None, wrote: bool) -> None:
         state = self.ctx.sync_state
         written = {**(same.written or {} if same is not None else {}), **plan.in_plex}
-        photos = {name: photo_hash(url) for name, url in plan.photos.items()}
+        # The photos PlexSync set that Plex still shows stay its own, also while Stash has no image.
+        photos = {**{name: value for name, value in (same.photos or {} if same is not None else {}).items()
+                     if current.photos.get(name) == value},
+                  **{name: photo_hash(url) for name, url in plan.photos.items()}}
 
         def work(c: Any) -> None:
             state.update_success(scene_id, str(current.rating_key), prepared.stamp,
