@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from queue.enqueue import enqueue_scenes  # noqa: E402
+from queue.lease import enqueue_scenes  # noqa: E402
 from sync import db  # noqa: E402
 from tests.standins.fake_plex import FakePlex  # noqa: E402
 from tests.standins.fake_stash import FakeStash  # noqa: E402

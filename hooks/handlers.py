@@ -11,8 +11,8 @@ import sqlite3
 from collections import namedtuple
 
 from queue import lease
-from queue.enqueue import enqueue_scenes
 from queue.inbox import Inbox
+from queue.lease import enqueue_scenes
 from stash import protocol, queries
 from stash.graphql import StashClient, StashError, StashUnavailable
 from sync import db

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from hooks.handlers import HOOK_GRAPHQL_TIMEOUT_S, HookOutcome, request_drain
-from queue.enqueue import enqueue_scenes
+from queue.lease import enqueue_scenes
 from stash import protocol, queries
 from stash.graphql import StashClient, StashError, StashUnavailable
 from stash.paging import pages

@@ -1,4 +1,5 @@
-"""Who drains, and whether someone must ask Stash for a drain: one row in the ``drain`` table.
+"""Who drains, and whether someone must ask Stash for a drain: one row in the ``drain`` table,
+and ``enqueue_scenes``, the one way into the queue, which decides that with every enqueue.
 
 Stash runs plugin tasks one at a time, but a user can still start a second drain by hand, and a
 killed drain leaves no one to say it stopped. The lease (holder, heartbeat, expiry) makes draining
@@ -155,6 +156,26 @@ def release(conn: sqlite3.Connection, holder: str) -> None:
             (holder,),
         )
     )
+
+
+def enqueue_scenes(
+    conn: sqlite3.Connection, scene_ids: list[tuple[int, str | None]], *, reason: str, force: bool = False
+) -> bool:
+    """Upsert the scenes (id, Stash ``updated_at``) and decide, in the same transaction, whether
+    the caller must ask Stash for a drain (True). Atomic: all rows and the wake decision or none.
+
+    The hook, the rename hooks, the sync tasks and a drain's own catch-up all queue work through
+    here, so the wake-up rule below is always decided with the enqueue it belongs to.
+    """
+
+    def work(c: sqlite3.Connection) -> bool:
+        inbox = Inbox(c)
+        now = time.time()
+        for scene_id, stamp in scene_ids:
+            inbox.upsert(scene_id, stash_updated_at=stamp, reason=reason, force=force, now=now)
+        return claim_wake(c, now)
+
+    return db.transaction(conn, work)
 
 
 def claim_wake(conn: sqlite3.Connection, now: float | None = None) -> bool:

@@ -110,7 +110,7 @@ def drain_held(data_dir: Path) -> Iterator[None]:
 
 def queue_directly(data_dir: Path, stash, scene_ids: list[str], reason: str = "test") -> None:
     """Queue scenes exactly as a hook's enqueue does (same code), without a process per scene."""
-    from queue.enqueue import enqueue_scenes
+    from queue.lease import enqueue_scenes
 
     conn = db.connect(Path(data_dir) / db.DB_NAME)
     try:

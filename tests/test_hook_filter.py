@@ -16,8 +16,8 @@ import pytest
 
 from hooks.handlers import PLEX_FIELDS, changed_fields, requires_plex_sync
 from queue import lease
-from queue.enqueue import enqueue_scenes
 from queue.inbox_tasks import TaskInbox
+from queue.lease import enqueue_scenes
 from sync import db
 
 PLEX_FIELD_VALUES: dict[str, object] = {

@@ -423,7 +423,7 @@ def test_is_scene_in_queue_by_directory_or_file(tmp_path: Path) -> None:
 
 _HOOK = r"""
 import json, sys
-from queue.enqueue import enqueue_scenes
+from queue.lease import enqueue_scenes
 from sync import db
 
 db_path, go_file, scene = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -358,7 +358,7 @@ def test_no_lost_wakeup_threads_racing(tmp_path: Path) -> None:
 
 _HOOK_PROCESS = r"""
 import json, sys, time
-from queue.enqueue import enqueue_scenes
+from queue.lease import enqueue_scenes
 from sync import db
 
 db_path, go_file, scene = sys.argv[1], sys.argv[2], int(sys.argv[3])

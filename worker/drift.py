@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from plex.index import LISTED_SCALARS, ListedItem
 from plex.writer import same_scalar
-from queue.enqueue import enqueue_scenes
+from queue.lease import enqueue_scenes
 from sync.ledger import PLEX_EDIT, RECREATED, Ledger, LedgerEntry
 
 # How far Plex's stamp of PlexSync's own write may lie from PlexSync's clock (clock skew, commit).

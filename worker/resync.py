@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from queue.enqueue import enqueue_scenes
 from queue.inbox import FAILED, REVIEW, InboxEntry
 from queue.inbox_tasks import TaskInbox
+from queue.lease import enqueue_scenes
 from stash import protocol, queries
 from sync import db
 from worker.context import TaskContext

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from queue.enqueue import enqueue_scenes
 from queue.inbox import PARKED_STATES, PENDING
 from queue.inbox_tasks import TaskInbox
+from queue.lease import enqueue_scenes
 from stash import protocol, queries
 from stash.paging import pages
 from sync.cursor import MAX_ZONES, later, query_since, stamp_zone
