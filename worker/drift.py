@@ -58,9 +58,12 @@ class DriftCheck:
                     marks[row.scene_id] = PLEX_EDIT
             elif item.updated_at > row.item_updated_at:
                 marks[row.scene_id] = PLEX_EDIT
-        holder = {path: item.rating_key for item in items for path in item.files}
-        for row in ledger.rows_for_paths(holder):
-            if row.plex_path is not None and holder[row.plex_path] != row.rating_key and row.drift != RECREATED:
+        holders: dict[str, set[int]] = {}  # a file may sit in two libraries: several items
+        for item in items:
+            for path in item.files:
+                holders.setdefault(path, set()).add(item.rating_key)
+        for row in ledger.rows_for_paths(holders):
+            if row.plex_path is not None and row.rating_key not in holders[row.plex_path] and row.drift != RECREATED:
                 marks[row.scene_id] = RECREATED
         ledger.adopt_stamps(adopt)
         ledger.mark_drift(marks)
