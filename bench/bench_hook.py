@@ -31,6 +31,7 @@ from queue import lease  # noqa: E402
 from queue.inbox_tasks import TaskInbox  # noqa: E402
 from queue.lease import enqueue_scenes  # noqa: E402
 from sync import db  # noqa: E402
+from sync.state import SyncState  # noqa: E402
 from tests.standins.fake_stash import FakeStash  # noqa: E402
 
 
@@ -138,6 +139,15 @@ def main() -> int:
                      for i in range(max(args.bulk, 2 * args.runs, args.burst))]
         connection = stash.server_connection()
         conn = db.connect(data_dir / db.DB_NAME)
+        # The edited scenes were synced before (an hour ago): the hook reads each one's timestamp
+        # from Stash, as for every edit of a scene Plex already has. The created ones are new.
+        state = SyncState(str(data_dir / db.DB_NAME))
+        for scene_id in scene_ids:
+            state.update_success(int(scene_id), f"/library/metadata/{scene_id}", "2000-01-01T00:00:00Z",
+                                 fetched_at=time.time() - 3600)
+        for scene_id in scene_ids[args.runs : 2 * args.runs]:
+            state.forget(int(scene_id))
+        state.close()
         # Pretend a drain is running: hooks then never ask Stash to start one.
         lease.acquire(conn, f"{os.uname().nodename}:{os.getpid()}:bench", ttl=3600)
 

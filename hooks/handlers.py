@@ -1,7 +1,7 @@
 """What a Stash hook does. Stash waits for every hook process before it answers the user's save,
 and runs one per scene in a bulk edit, so this path imports only the standard library, never
-talks to Plex, and makes at most two small GraphQL calls (the scene's timestamp, and asking
-Stash to start the drain task when none is pending).
+talks to Plex, and makes at most two small GraphQL calls (the scene's timestamp, only for a
+scene synced before, and asking Stash to start the drain task when none is pending).
 """
 
 from __future__ import annotations
@@ -139,11 +139,15 @@ def on_scene_update(
         # Already waiting: the worker reads the scene when it processes it, so it gets this
         # edit too. A read only; duplicate hooks never take the write lock.
         return HookOutcome("skipped", "already queued", (scene_id,))
-    exists, stamp = _scene_updated_at(stash, scene_id)
-    if not exists:
-        return HookOutcome("skipped", "scene no longer exists in Stash", (scene_id,))
-    if stamp is not None and not needs_resync(scene_id, stamp, sync_state):
-        return HookOutcome("skipped", f"already synced (updated_at {stamp})", (scene_id,))
+    stamp = None
+    if sync_state.is_synced(scene_id):
+        # Only a scene synced before can turn out to be current; a new one (a scan's
+        # Scene.Create.Post) or one never synced is queued without asking Stash anything.
+        exists, stamp = _scene_updated_at(stash, scene_id)
+        if not exists:
+            return HookOutcome("skipped", "scene no longer exists in Stash", (scene_id,))
+        if stamp is not None and not needs_resync(scene_id, stamp, sync_state):
+            return HookOutcome("skipped", f"already synced (updated_at {stamp})", (scene_id,))
     wake = enqueue_scenes(conn, [(scene_id, stamp)], reason=reason)
     requested = request_drain(conn, stash) if wake else False
     return HookOutcome("queued", "queued for Plex", (scene_id,), requested)

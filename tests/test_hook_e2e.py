@@ -122,6 +122,13 @@ def test_scenes_update_uses_each_scenes_own_fields(linked, data_dir: Path, drain
     assert set(inbox_rows(data_dir)) == {int(a)}
 
 
+def synced_before(data_dir: Path, scene: str) -> None:
+    """The scene was synced an hour ago (an older edit): a new edit must ask Stash its timestamp."""
+    state = SyncState(str(data_dir / db.DB_NAME))
+    state.update_success(int(scene), "/library/metadata/1", "2000-01-01T00:00:00Z")
+    state.close()
+
+
 def test_hook_records_edit_while_stash_graphql_is_down(linked, data_dir: Path, drain_busy) -> None:
     stash, _ = linked
     scene = stash.add_scene("Down", ["/media/videos/d.mp4"])
@@ -130,6 +137,7 @@ def test_hook_records_edit_while_stash_graphql_is_down(linked, data_dir: Path, d
     conn = db.connect(data_dir / db.DB_NAME)
     conn.execute("DELETE FROM inbox")
     conn.close()
+    synced_before(data_dir, scene)  # only then does the hook need Stash's timestamp
     stash.go_down()
     try:
         run = stash.run_hook_raw(context)
@@ -149,6 +157,7 @@ def test_hook_records_edit_while_stash_graphql_is_slow(linked, data_dir: Path, d
     conn = db.connect(data_dir / db.DB_NAME)
     conn.execute("DELETE FROM inbox")
     conn.close()
+    synced_before(data_dir, scene)  # only then does the hook need Stash's timestamp
     stash.set_delay(15)
     try:
         run = stash.run_hook_raw(context)
@@ -204,3 +213,21 @@ def test_tag_rename_queues_every_scene_with_the_tag(linked, data_dir: Path, drai
     conn = db.connect(data_dir / db.DB_NAME)
     assert TaskInbox(conn).counts()["pending"] == 3
     conn.close()
+
+
+def test_a_new_scene_costs_the_hook_no_stash_request(linked, data_dir: Path, drain_busy) -> None:
+    """A scan's Scene.Create.Post (and any scene never synced) is queued whatever its timestamp:
+    the hook asks Stash nothing. A scene synced before is asked for its timestamp, once."""
+    stash, _ = linked
+    scene = stash.scan_new_file("/media/videos/new/fresh.mp4")
+    [created] = [r for r in hook_runs(stash) if r.args["hookContext"]["type"] == "Scene.Create.Post"]
+    assert created.output["action"] == "queued" and stash.documents_for(created) == []
+    assert is_scene_in_queue(data_dir, int(scene))
+
+    other = stash.add_scene("Known", ["/media/videos/known.mp4"])
+    synced_before(data_dir, other)
+    stash.update_scene(other, title="Known, edited")
+    edit = hook_runs(stash)[-1]
+    assert edit.output["action"] == "queued"
+    assert [d.query for d in stash.documents_for(edit) if "findScene" in d.query] and \
+        len(stash.documents_for(edit)) == 1

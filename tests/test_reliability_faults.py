@@ -477,6 +477,8 @@ def test_hook_returns_promptly_with_the_edit_recorded_when_stash_is_down_or_slow
     stash, plex = linked
     configure(stash, plex.url)
     scenes = make_library(stash, plex, 3, "stashdown")
+    queue_directly(data_dir, stash, list(scenes))
+    process_queue(stash)  # synced once: a new edit must ask Stash whether it is newer
     down, slow, failing = scenes
     timings = {}
     for case, scene in (("down", down), ("slow", slow), ("5xx", failing)):
