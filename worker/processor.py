@@ -286,9 +286,8 @@ class Processor:
         """People the write just put on the item: Plex shows their photo (one per person, server-wide)
         only now, so their photos are planned on the item as it is now: one GET, a PUT if needed."""
         current = self.plex.fetch(target.rating_key)
-        written = {**(same.written or {} if same is not None else {}), **plan.in_plex}
-        photos_set = {**(same.photos or {} if same is not None else {}),
-                      **{name: photo_hash(url) for name, url in plan.photos.items()}}
+        written = _written_after(same, plan)
+        photos_set = {**_photos_before(same), **_photos_set_by(plan)}
         later = build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits,
                            written=written, photos_set=photos_set)
         if later.needs_write:
@@ -371,11 +370,11 @@ class Processor:
                         current: CurrentState, same: LedgerEntry | None, plan: Plan,
                         poster_hash: str | None, wrote: bool) -> None:
         state = self.ctx.sync_state
-        written = {**(same.written or {} if same is not None else {}), **plan.in_plex}
+        written = _written_after(same, plan)
         # The photos PlexSync set that Plex still shows stay its own, also while Stash has no image.
-        photos = {**{name: value for name, value in (same.photos or {} if same is not None else {}).items()
+        photos = {**{name: value for name, value in _photos_before(same).items()
                      if current.photos.get(name) == value},
-                  **{name: photo_hash(url) for name, url in plan.photos.items()}}
+                  **_photos_set_by(plan)}
 
         def work(c: Any) -> None:
             state.update_success(scene_id, str(current.rating_key), prepared.stamp,
@@ -476,12 +475,30 @@ def fields_hash(desired: DesiredState, config: PlexSyncConfig, **more: Any) -> s
 def _unchanged(record: SyncRecord | None, entry: LedgerEntry | None, prepared: Prepared) -> bool:
     """Nothing to do: the same values went to the same item, and Plex showed no drift since."""
     return (record is not None and entry is not None and entry.drift is None
-            and str(entry.rating_key) == str(record.plex_item_key).rsplit("/", 1)[-1]
+            and str(entry.rating_key) == _bound_rating_key(record)
             and record.payload_hash == prepared.payload_hash)
 
 
+def _bound_rating_key(record: SyncRecord) -> str:
+    """The rating key sync_state holds (older rows kept ``/library/metadata/<key>``)."""
+    return str(record.plex_item_key).rsplit("/", 1)[-1]
+
+
 def _same_binding(record: SyncRecord | None, current: CurrentState) -> bool:
-    return record is not None and str(record.plex_item_key).rsplit("/", 1)[-1] == str(current.rating_key)
+    return record is not None and _bound_rating_key(record) == str(current.rating_key)
+
+
+def _written_after(same: LedgerEntry | None, plan: Plan) -> dict[str, Any]:
+    """What PlexSync holds as its own on the item once ``plan`` is written."""
+    return {**((same.written or {}) if same is not None else {}), **plan.in_plex}
+
+
+def _photos_before(same: LedgerEntry | None) -> dict[str, str]:
+    return (same.photos or {}) if same is not None else {}
+
+
+def _photos_set_by(plan: Plan) -> dict[str, str]:
+    return {name: photo_hash(url) for name, url in plan.photos.items()}
 
 
 def _previous_poster(record: SyncRecord | None, current: CurrentState) -> str | None:
