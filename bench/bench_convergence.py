@@ -62,10 +62,8 @@ def run_task(stash: FakeStash, plex: FakePlex, name: str, timeout: float, rss_lo
     plex.clear_log()
     mark = stash.document_mark()
     started = time.perf_counter()
-    job = stash.run_task(name)
-    stash.wait_for_jobs(timeout)
+    run = stash.run_task_to_end(name, timeout=timeout)
     wall = time.perf_counter() - started
-    run = stash.job(job).run
     if run is None or run.error:
         raise SystemExit(f"{name} failed: {run.error if run else 'no run'}")
     log = plex.log_snapshot()

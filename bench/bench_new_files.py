@@ -63,10 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         conn.close()
         plex.clear_log()
         started = time.perf_counter()
-        job = stash.run_task("Process queue")
-        stash.wait_for_jobs(600)
+        run = stash.run_task_to_end("Process queue", timeout=600)
         wall = time.perf_counter() - started
-        run = stash.job(job).run
         if run is None or run.error:
             raise SystemExit(f"drain failed: {run.error if run else 'no run'}")
         scans = plex.scan_requests()

@@ -49,10 +49,8 @@ def enqueue_all(data_dir: Path, stash: FakeStash, scene_ids: list[str]) -> None:
 def drain(stash: FakeStash, plex: FakePlex, n: int, timeout: float) -> dict:
     plex.clear_log()
     started = time.perf_counter()
-    job = stash.run_task("Process queue")
-    stash.wait_for_jobs(timeout)
+    run = stash.run_task_to_end("Process queue", timeout=timeout)
     wall = time.perf_counter() - started
-    run = stash.job(job).run
     if run is None or run.error:
         raise SystemExit(f"drain failed: {run.error if run else 'no run'}")
     log = plex.log_snapshot()

@@ -55,9 +55,7 @@ def configure(stash, url: str, /, **settings: Any) -> None:
 
 def run_task(stash, name: str, args: dict | None = None, timeout: float = 120):
     """Queue a task as the Tasks page does, wait for the queue to empty, return its run."""
-    job = stash.run_task(name, args)
-    stash.wait_for_jobs(timeout)
-    return stash.job(job).run
+    return stash.run_task_to_end(name, args, timeout)
 
 
 def process_queue(stash, timeout: float = 120):

@@ -2211,6 +2211,13 @@ class FakeStash:
         )
         return data["runPluginTask"]
 
+    def run_task_to_end(self, task_name: str, args_map: dict[str, Any] | None = None,
+                        timeout: float = 60) -> PluginRun | None:
+        """Queue a task as the Tasks page does, wait for the job queue to empty, return the task's run."""
+        job = self.run_task(task_name, args_map)
+        self.wait_for_jobs(timeout)
+        return self.job(job).run
+
     def _enqueue(
         self,
         task_name: str | None,
