@@ -84,6 +84,11 @@ class Plan:
     in_plex: dict[str, Any] = field(default_factory=dict)  # field -> Stash's value, locked in Plex afterwards
 
     @property
+    def photo_hashes(self) -> dict[str, str]:
+        """The photos this plan sends as Plex reports them back (the URL's hash), for the ledger."""
+        return {name: photo_hash(url) for name, url in self.photos.items()}
+
+    @property
     def needs_write(self) -> bool:
         return bool(self.params)
 

@@ -33,11 +33,18 @@ CREATE TABLE IF NOT EXISTS sync_state (
 SUCCESS = "success"
 
 # A namedtuple, not a dataclass: the hook imports this module, and dataclasses pulls in inspect.
-SyncRecord = namedtuple(
+class SyncRecord(namedtuple(
     "SyncRecord",
     "scene_id last_synced_at status plex_item_key stash_updated_at stash_updated_ts"
     " fetched_at payload_hash poster_hash",
-)
+)):
+    __slots__ = ()
+
+    @property
+    def rating_key(self) -> str:
+        """The bound item's rating key: update_success takes any Plex item key, a full
+        ``/library/metadata/<key>`` included, as the seed's callers pass it."""
+        return str(self.plex_item_key).rsplit("/", 1)[-1]
 
 
 class SyncState:

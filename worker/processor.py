@@ -286,10 +286,9 @@ class Processor:
         """People the write just put on the item: Plex shows their photo (one per person, server-wide)
         only now, so their photos are planned on the item as it is now: one GET, a PUT if needed."""
         current = self.plex.fetch(target.rating_key)
-        written = _written_after(same, plan)
-        photos_set = {**_photos_before(same), **_photos_set_by(plan)}
+        written, photos = _owned_before(same)
         later = build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits,
-                           written=written, photos_set=photos_set)
+                           written={**written, **plan.in_plex}, photos_set={**photos, **plan.photo_hashes})
         if later.needs_write:
             self.plex.write(later, target.section_key)
         return plan.followed_by(later), 1 + int(later.needs_write)
@@ -370,11 +369,11 @@ class Processor:
                         current: CurrentState, same: LedgerEntry | None, plan: Plan,
                         poster_hash: str | None, wrote: bool) -> None:
         state = self.ctx.sync_state
-        written = _written_after(same, plan)
+        written, photos_before = _owned_before(same)
+        written = {**written, **plan.in_plex}
         # The photos PlexSync set that Plex still shows stay its own, also while Stash has no image.
-        photos = {**{name: value for name, value in _photos_before(same).items()
-                     if current.photos.get(name) == value},
-                  **_photos_set_by(plan)}
+        photos = {**{name: value for name, value in photos_before.items() if current.photos.get(name) == value},
+                  **plan.photo_hashes}
 
         def work(c: Any) -> None:
             state.update_success(scene_id, str(current.rating_key), prepared.stamp,
@@ -475,30 +474,17 @@ def fields_hash(desired: DesiredState, config: PlexSyncConfig, **more: Any) -> s
 def _unchanged(record: SyncRecord | None, entry: LedgerEntry | None, prepared: Prepared) -> bool:
     """Nothing to do: the same values went to the same item, and Plex showed no drift since."""
     return (record is not None and entry is not None and entry.drift is None
-            and str(entry.rating_key) == _bound_rating_key(record)
+            and str(entry.rating_key) == record.rating_key
             and record.payload_hash == prepared.payload_hash)
 
 
-def _bound_rating_key(record: SyncRecord) -> str:
-    """The rating key sync_state holds (older rows kept ``/library/metadata/<key>``)."""
-    return str(record.plex_item_key).rsplit("/", 1)[-1]
-
-
 def _same_binding(record: SyncRecord | None, current: CurrentState) -> bool:
-    return record is not None and _bound_rating_key(record) == str(current.rating_key)
+    return record is not None and record.rating_key == str(current.rating_key)
 
 
-def _written_after(same: LedgerEntry | None, plan: Plan) -> dict[str, Any]:
-    """What PlexSync holds as its own on the item once ``plan`` is written."""
-    return {**((same.written or {}) if same is not None else {}), **plan.in_plex}
-
-
-def _photos_before(same: LedgerEntry | None) -> dict[str, str]:
-    return (same.photos or {}) if same is not None else {}
-
-
-def _photos_set_by(plan: Plan) -> dict[str, str]:
-    return {name: photo_hash(url) for name, url in plan.photos.items()}
+def _owned_before(same: LedgerEntry | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values and actor photos the ledger says PlexSync put on this item (none if unknown)."""
+    return ((same.written or {}) if same is not None else {}), ((same.photos or {}) if same is not None else {})
 
 
 def _previous_poster(record: SyncRecord | None, current: CurrentState) -> str | None:
