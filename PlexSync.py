@@ -42,7 +42,7 @@ def _run_stash(raw: bytes) -> int:
             protocol.emit_result(None, message)
             return 1
         # Tasks (never hooks) first make the packages importable: vendor/, installed on demand.
-        from worker.bootstrap import run_task
+        from worker.install.bootstrap import run_task
 
         output, error = run_task(str(mode), args, connection)
         if error:

@@ -113,7 +113,7 @@ def prepare_plexapi(data_dir: Path) -> None:
     os.environ.setdefault("PLEXAPI_CONFIG_PATH", os.devnull)
     os.environ["PLEXAPI_LOG_SHOW_SECRETS"] = "false"
     # Autoreload (a hidden GET when an empty attribute is read) is switched off per item, where
-    # items are fetched (worker.processor.PlexSession.fetch_item), not for the whole process.
+    # items are fetched (plex.session.PlexSession.fetch), not for the whole process.
     import plexapi
     from plexapi.config import reset_base_headers
 

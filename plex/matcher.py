@@ -8,7 +8,7 @@ Rules, in order:
 3. Candidates are deduplicated by rating key (several files of one item, or one file listed
    twice, are one candidate). One candidate is HIGH confidence; several are LOW.
 
-``worker.matching`` decides which of these to ask for (a file in a library folder is never
+``worker.drain.matching`` decides which of these to ask for (a file in a library folder is never
 matched by name alone) and how sure a name match is.
 """
 

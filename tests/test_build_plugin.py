@@ -63,7 +63,7 @@ def decoy_tree(tmp_path: Path) -> Path:
         "scripts/s.py",
         ".ci/run.yml",
         "data/queue.db",
-        "vendor/ACTIVE",  # what tasks pip-install into the installed plugin (worker/vendor.py)
+        "vendor/ACTIVE",  # what tasks pip-install into the installed plugin (worker/install/vendor.py)
         "vendor/lib-0a1b2c3d/plexapi/__init__.py",
         "vendor/lib-0a1b2c3d/pydantic/main.py",
         "dist/old.zip",

@@ -1,4 +1,4 @@
-"""worker.drift: what the listings the index reads anyway tell about items PlexSync wrote."""
+"""worker.drain.drift: what the listings the index reads anyway tell about items PlexSync wrote."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from plex.index import ListedItem
 from sync import db
 from sync.ledger import PLEX_EDIT, RECREATED, Ledger
-from worker.drift import OWN_WRITE_TOLERANCE_S, DriftCheck
+from worker.drain.drift import OWN_WRITE_TOLERANCE_S, DriftCheck
 
 
 def record(ledger: Ledger, scene_id: int, rk: int, path: str, *, stamp: int | None, wrote: bool) -> None:

@@ -47,7 +47,7 @@ def library(fake_plex, data_dir: Path):
 
 
 def find_candidates(index: PlexIndex, paths: list[str], path_map: PathMap) -> list[Candidate]:
-    """Exact mapped paths first, else file names: the order worker.matching asks in."""
+    """Exact mapped paths first, else file names: the order worker.drain.matching asks in."""
     return exact_candidates(index, paths, path_map) or name_candidates(index, paths, path_map)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from plex.session import PlexSession
 from tests.conftest import PLEX_TOKEN
 from worker.context import TaskContext
-from worker.processor import Processor
+from worker.drain.processor import Processor
 
 
 def test_preview_lists_changes_and_writes_nothing(linked, data_dir: Path) -> None:

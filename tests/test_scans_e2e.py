@@ -23,7 +23,7 @@ from sync.meta import RecentCursor
 from sync.timestamps import parse_instant
 from tests import helpers
 from tests.conftest import PLEX_TOKEN, REPO
-from worker.resync import parse_scene_ids
+from worker.tasks.resync import parse_scene_ids
 
 CURSOR_KEY = RecentCursor.CURSOR_KEY
 

@@ -75,6 +75,39 @@ def test_no_import_cycle_between_top_level_packages() -> None:
     assert graph["stash"] == set()
 
 
+def worker_modules_imported(path: Path) -> set[str]:
+    """``worker.*`` modules this module imports, anywhere in it (lazy imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if name.startswith("worker.")}
+    return found
+
+
+def test_worker_is_grouped_by_role() -> None:
+    """worker/ holds three roles, each in its own folder, layered: tasks → drain; install boots."""
+    top = {p.name for p in (REPO / "worker").glob("*.py")}
+    assert top == {"__init__.py", "cli.py", "context.py"}, top
+    assert {p.name for p in (REPO / "worker").iterdir() if p.is_dir() and p.name != "__pycache__"} == {
+        "tasks", "drain", "install"}
+    for path in (REPO / "worker" / "drain").glob("*.py"):
+        used = worker_modules_imported(path)
+        # The engine never reaches up into what a task decides; of install, only its messages.
+        assert not {m for m in used if m.startswith("worker.tasks")}, (path.name, used)
+        assert {m for m in used if m.startswith("worker.install")} <= {
+            "worker.install.dependencies", "worker.install.dependencies.missing_dependency_message"}, path.name
+    for path in (REPO / "worker" / "install").glob("*.py"):
+        used = worker_modules_imported(path)
+        assert not {m for m in used if m.startswith("worker.drain")}, (path.name, used)
+        assert {m for m in used if m.startswith("worker.tasks")} <= {
+            "worker.tasks.dispatch", "worker.tasks.dispatch.run_task"}, (path.name, used)
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None

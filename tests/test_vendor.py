@@ -1,4 +1,4 @@
-"""worker/vendor.py and worker/bootstrap.py with the real pip, offline.
+"""worker/install/vendor.py and worker/install/bootstrap.py with the real pip, offline.
 
 The packages come from wheels built here into a local folder (a requirements.txt with
 ``--no-index --find-links``), so pip does everything it does for PyPI (resolve, unpack, write
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from worker.vendor import LOCK_NAME, STAMP_NAME, Vendor, interpreter_tag, probe_pip
+from worker.install.vendor import LOCK_NAME, STAMP_NAME, Vendor, interpreter_tag, probe_pip
 
 PKG = "demo_vendored"
 
@@ -179,7 +179,7 @@ def test_a_killed_install_keeps_the_folder_in_use_and_is_cleaned_up_later(plugin
     env["PIP_FIND_LINKS"] = f"http://127.0.0.1:{server.port}/"  # pip reads it and hangs
     env["PIP_DEFAULT_TIMEOUT"] = "120"
     env["PYTHONPATH"] = str(REPO)
-    code = f"from worker.vendor import Vendor; Vendor({str(plugin)!r}).install()"
+    code = f"from worker.install.vendor import Vendor; Vendor({str(plugin)!r}).install()"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -216,7 +216,7 @@ def _python_probe(plugin: Path, code: str, extra_path: Path) -> dict:
     script = (
         "import json, sys\n"
         f"sys.path.insert(0, {str(plugin)!r})  # as PlexSync.py does\n"
-        "from worker.vendor import Vendor\n"
+        "from worker.install.vendor import Vendor\n"
         f"vendor = Vendor({str(plugin)!r})\n" + code
     )
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
@@ -291,7 +291,7 @@ def test_retry_forgets_what_the_failed_import_left_behind(tmp_path: Path) -> Non
     script = f"""
 import json, sys
 sys.path.insert(0, {str(broken)!r})
-from worker.bootstrap import forget_modules_since
+from worker.install.bootstrap import forget_modules_since
 before = set(sys.modules)
 try:
     import halfpkg

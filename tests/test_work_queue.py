@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from queue.work import WorkQueue
-from worker import retry
+from worker.drain import retry
 
 
 def test_jobs_survive_a_crash_and_are_handed_out_again(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "preserve_plex_edits": False,
     "path_map": "",
     "tls_verify": True,
-    # Read by worker/bootstrap.py without pydantic, before the packages may be there.
+    # Read by worker/install/bootstrap.py without pydantic, before the packages may be there.
     "install_dependencies": True,
     "performer_photos": False,
     "stash_url_for_plex": "",

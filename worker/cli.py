@@ -3,7 +3,7 @@
 Stash runs PlexSync.py with one JSON document on stdin. From a shell, the same tasks run with
 ``python PlexSync.py <mode> --stash-url URL``: this module builds the ``server_connection`` and
 ``args`` Stash would send (with an API key instead of Stash's session cookie) and calls the same
-``worker.tasks.run_task``, so a cron job and the Tasks page behave identically and share the
+``worker.tasks.dispatch.run_task``, so a cron job and the Tasks page behave identically and share the
 plugin's data folder. Settings (Plex URL, token, ...) are read from Stash as always.
 """
 
@@ -220,7 +220,7 @@ def _run(mode: str, args: dict[str, Any], connection: dict[str, Any]) -> tuple[A
     from stash import protocol
     from stash.graphql import StashError
     from sync.db import DatabaseError
-    from worker.bootstrap import run_task  # vendor/ first, as under Stash
+    from worker.install.bootstrap import run_task  # vendor/ first, as under Stash
 
     try:
         output, error = run_task(mode, args, connection)

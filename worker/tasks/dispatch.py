@@ -12,19 +12,19 @@ from sync import db
 from sync.meta import DatabaseLoss
 from validation.settings import ConfigError
 from worker.context import TaskContext
-from worker.dependencies import missing_dependency_message
+from worker.install.dependencies import missing_dependency_message
 
 TaskResult = tuple[Any, "str | None"]
 
 
 def _status(ctx: TaskContext) -> TaskResult:
-    from worker.status import run_status
+    from worker.tasks.status import run_status
 
     return run_status(ctx)
 
 
 def _retry_failed(ctx: TaskContext) -> TaskResult:
-    from worker.status import requeue_failed
+    from worker.tasks.status import requeue_failed
 
     count = requeue_failed(ctx)
     output, error = _process_queue(ctx)
@@ -32,25 +32,25 @@ def _retry_failed(ctx: TaskContext) -> TaskResult:
 
 
 def _process_queue(ctx: TaskContext) -> TaskResult:
-    from worker.drain import run_drain
+    from worker.drain.engine import run_drain
 
     return run_drain(ctx)
 
 
 def _sync_recent(ctx: TaskContext) -> TaskResult:
-    from worker.sync_recent import run_sync_recent
+    from worker.tasks.sync_recent import run_sync_recent
 
     return run_sync_recent(ctx)
 
 
 def _sync_all(ctx: TaskContext) -> TaskResult:
-    from worker.sync_all import run_sync_all
+    from worker.tasks.sync_all import run_sync_all
 
     return run_sync_all(ctx)
 
 
 def _resync_scene(ctx: TaskContext) -> TaskResult:
-    from worker.resync import run_resync_scene
+    from worker.tasks.resync import run_resync_scene
 
     return run_resync_scene(ctx)
 

@@ -2,7 +2,7 @@
 
 Stash runs tasks with whatever Python it has. When plexapi, persist-queue, pydantic or requests
 is missing and that Python has pip, the packages are installed into ``<plugin folder>/vendor``
-(worker/vendor.py) and the task runs with them; the setting ``install_dependencies`` (on when
+(worker/install/vendor.py) and the task runs with them; the setting ``install_dependencies`` (on when
 unset) turns that off. Whenever nothing can be installed, the task stops before touching the
 queue, with the exact pip command, so every queued edit stays queued.
 
@@ -11,7 +11,7 @@ Two moments find a package missing:
 * before the task, by looking for the four top-level packages (no import is attempted, so no
   half-imported module can be left behind): the usual case, a fresh container;
 * during the task, a ``ModuleNotFoundError`` for one of them that the look-up could not foresee
-  (a package present but broken). worker/dependencies.py records it; the task has already put
+  (a package present but broken). worker/install/dependencies.py records it; the task has already put
   its jobs back. Then the packages are installed and the task is run once more in this process,
   after forgetting every non-standard-library module the first attempt imported, so the retry
   imports everything afresh from vendor/.
@@ -29,15 +29,15 @@ import sysconfig
 from typing import Any
 
 from stash import protocol
-from worker import dependencies
-from worker.vendor import Vendor, VendorStatus, probe_pip
+from worker.install import dependencies
+from worker.install.vendor import Vendor, VendorStatus, probe_pip
 
 TaskResult = tuple[Any, "str | None"]
 SETTING = "install_dependencies"
 
 
 def run_task(mode: str, args: dict, server_connection: dict, *, vendor: Vendor | None = None) -> TaskResult:
-    """``worker.tasks.run_task`` with the packages made available first (PlexSync.py, cli.py)."""
+    """``worker.tasks.dispatch.run_task`` with the packages made available first (PlexSync.py, cli.py)."""
     vendor = vendor or Vendor()
     status = vendor.status()
     vendor.activate(status)
@@ -51,7 +51,7 @@ def run_task(mode: str, args: dict, server_connection: dict, *, vendor: Vendor |
 
     before = set(sys.modules)
     dependencies.MISSING_SEEN.clear()
-    from worker.tasks import run_task as task
+    from worker.tasks.dispatch import run_task as task
 
     output, error = task(mode, args, server_connection)
     seen = list(dict.fromkeys(dependencies.MISSING_SEEN))
@@ -68,7 +68,7 @@ def run_task(mode: str, args: dict, server_connection: dict, *, vendor: Vendor |
         return output, problem
     forget_modules_since(before)
     protocol.info(f"running the task again with the packages from {vendor.path}")
-    from worker.tasks import run_task as task  # a fresh import: the old one was forgotten
+    from worker.tasks.dispatch import run_task as task  # a fresh import: the old one was forgotten
 
     return task(mode, args, server_connection)
 

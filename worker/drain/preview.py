@@ -11,8 +11,8 @@ from typing import Any
 
 from stash import protocol
 from worker.context import TaskContext
-from worker.progress import Progress
-from worker.selection import Selection
+from worker.drain.progress import Progress
+from worker.drain.selection import Selection
 
 PREVIEW_OUTPUT_LIMIT = 200
 
@@ -21,7 +21,7 @@ def preview_scenes(ctx: TaskContext, scene_ids: list[int], *, progress: Progress
     """Log, per scene, what a sync would change in Plex; returns the reports and any error."""
     from plex.errors import PlexAuthError, PlexSetupError, PlexUnavailable
     from plex.session import PlexSession
-    from worker.processor import Processor
+    from worker.drain.processor import Processor
 
     config = ctx.config
     session = PlexSession(config, ctx.data_dir)

@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
+PLUGIN_DIR = Path(__file__).resolve().parents[2]
 VENDOR_NAME = "vendor"
 STAMP_NAME = "ACTIVE"
 LOCK_NAME = ".install-lock"

@@ -11,10 +11,10 @@ from queue.lease import enqueue_scenes
 from stash import protocol, queries
 from sync import db
 from worker.context import TaskContext
-from worker.drain import run_drain
-from worker.outcomes import Outcome
-from worker.preview import preview_scenes
-from worker.progress import band
+from worker.drain.engine import run_drain
+from worker.drain.outcomes import Outcome
+from worker.drain.preview import preview_scenes
+from worker.drain.progress import band
 
 TaskResult = tuple[Any, "str | None"]
 

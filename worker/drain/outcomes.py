@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queue.inbox import FAILED, REVIEW
-from worker import retry
+from worker.drain import retry
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Outcome:
 
 
 class RetryLater(Exception):
-    """This scene should be tried again later, under ``policy`` (see worker.retry)."""
+    """This scene should be tried again later, under ``policy`` (see worker.drain.retry)."""
 
     def __init__(self, policy: retry.Policy, reason: str) -> None:
         super().__init__(reason)

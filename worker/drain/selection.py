@@ -21,7 +21,7 @@ from stash.paging import pages
 from sync.cursor import MAX_ZONES, later, query_since, stamp_zone
 from sync.detector import needs_resync
 from worker.context import TaskContext
-from worker.progress import Progress
+from worker.drain.progress import Progress
 
 PAGE_SIZE = 250  # listings with whole scenes (or objects)
 # Listings of ids and stamps only are small rows: bigger pages, fewer round trips.

@@ -3,7 +3,7 @@
 Stash's Docker image ships Python with requests but not plexapi, persist-queue or pydantic, and
 PEP 668 makes its pip refuse to install without --break-system-packages. The hook needs none of
 them, so edits keep being queued; the tasks stop with the exact command for this interpreter
-(unless worker/bootstrap.py could install them into the plugin's vendor folder first).
+(unless worker/install/bootstrap.py could install them into the plugin's vendor folder first).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import sysconfig
 
 PACKAGES = {"plexapi": "plexapi", "persistqueue": "persist-queue", "pydantic": "pydantic", "requests": "requests"}
 
-# Packages a task found missing in this process: worker/bootstrap.py installs them and retries.
+# Packages a task found missing in this process: worker/install/bootstrap.py installs them and retries.
 MISSING_SEEN: list[str] = []
 
 
 def manual_install_command() -> str:
     """The pip command that installs requirements.txt into the Python running this process."""
-    plugin_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    plugin_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     requirements = os.path.join(plugin_dir, "requirements.txt")
     managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
     flag = " --break-system-packages" if managed else ""

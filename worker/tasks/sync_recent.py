@@ -1,7 +1,7 @@
 """The *Sync recent changes* task: every scene changed in Stash since the cursor, and the scenes
 of every performer, tag, studio and group changed since then; queued, then drained in this task.
 
-The scan is ``worker.recent``'s, shared with every drain's catch-up. The first run (no cursor)
+The scan is ``worker.drain.recent``'s, shared with every drain's catch-up. The first run (no cursor)
 checks every scene against the sync state instead, and takes today's renames as its baseline.
 """
 
@@ -13,11 +13,11 @@ from stash import protocol, queries
 from sync.cursor import query_since
 from sync.meta import RecentCursor
 from worker.context import TaskContext
-from worker.drain import drain_summary, run_drain
-from worker.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
-from worker.progress import band
-from worker.recent import advance_cursor, scan_changes
-from worker.selection import Selector, fetch_related, scan_related, scan_scene_pages
+from worker.drain.engine import drain_summary, run_drain
+from worker.drain.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
+from worker.drain.progress import band
+from worker.drain.recent import advance_cursor, scan_changes
+from worker.drain.selection import Selector, fetch_related, scan_related, scan_scene_pages
 
 SCAN_SHARE = 0.3  # progress: scanning takes 0..0.3, the drain or preview the rest
 

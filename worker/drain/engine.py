@@ -4,7 +4,7 @@ Stash runs the task in its job queue (progress bar, cancel button = kill). Insid
 
 * the main thread holds the lease (one drainer across processes), moves due inbox rows into the
   persist-queue work queue in small batches, reports progress (0..1) and renews the lease;
-* one worker thread takes jobs from the work queue and processes them (``worker.processor``).
+* one worker thread takes jobs from the work queue and processes them (``worker.drain.processor``).
 
 The run ends when nothing is due, decided atomically with releasing the lease
 (``lease.release_if_idle``), so an edit queued at that moment either is seen by this drain or
@@ -38,15 +38,15 @@ from stash.graphql import StashError, StashUnavailable
 from sync import db
 from sync.error_log import ErrorLog
 from sync.ledger import Ledger
-from worker import retry
 from worker.context import TaskContext
-from worker.dependencies import missing_dependency_message
-from worker.drain_end import DrainEnd
-from worker.drift import DriftCheck
-from worker.outcomes import Outcome
-from worker.plex_scans import PlexScans
-from worker.processor import Prefetched, Processor
-from worker.progress import Progress
+from worker.drain import retry
+from worker.drain.drift import DriftCheck
+from worker.drain.end import DrainEnd
+from worker.drain.outcomes import Outcome
+from worker.drain.plex_scans import PlexScans
+from worker.drain.processor import Prefetched, Processor
+from worker.drain.progress import Progress
+from worker.install.dependencies import missing_dependency_message
 
 BATCH = 25  # rows moved from the inbox per feed: the work queue stays short
 LOW_WATER = 10  # refill when fewer than this many jobs are handed over and unfinished

@@ -22,9 +22,9 @@ from stash.graphql import StashError
 from sync import db
 from sync.ledger import Ledger
 from worker.context import TaskContext
-from worker.drift import queue_drifted
-from worker.plex_scans import PlexScans
-from worker.recent import catch_up
+from worker.drain.drift import queue_drifted
+from worker.drain.plex_scans import PlexScans
+from worker.drain.recent import catch_up
 
 
 class DrainEnd:

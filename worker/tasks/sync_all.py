@@ -22,14 +22,14 @@ from sync.cursor import query_since
 from sync.ledger import Ledger
 from sync.meta import LastReport, RecentCursor
 from worker.context import TaskContext
-from worker.drain import drain_summary, run_drain
-from worker.drift import DriftCheck, queue_drifted
-from worker.outcomes import Outcome
-from worker.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
-from worker.processor import fields_hash
-from worker.progress import band
-from worker.recent import advance_cursor
-from worker.selection import (
+from worker.drain.drift import DriftCheck, queue_drifted
+from worker.drain.engine import drain_summary, run_drain
+from worker.drain.outcomes import Outcome
+from worker.drain.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
+from worker.drain.processor import fields_hash
+from worker.drain.progress import band
+from worker.drain.recent import advance_cursor
+from worker.drain.selection import (
     MAX_PASSES,
     PAGE_SIZE,
     Selector,

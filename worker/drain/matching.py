@@ -35,8 +35,8 @@ from plex.sections import describe_locations, folder_of, holding_location
 from plex.session import PlexSession
 from queue.inbox import FAILED, REVIEW
 from stash import protocol
-from worker import retry
-from worker.outcomes import Park, RetryLater
+from worker.drain import retry
+from worker.drain.outcomes import Park, RetryLater
 
 # Other Stash scenes holding a file of a given name: (scene id, path) pairs.
 NameOwners = Callable[[int, str], list[tuple[int, str]]]

@@ -8,7 +8,7 @@ The order is chosen so that the cheap checks come first and every Plex request i
 3. **Short-circuit**: unless forced, ``sync_state`` may already cover this ``updated_at`` (a later
    sync did it), or the desired Plex state's hash may equal the one recorded with the binding
    while the item shows no drift: recorded as synced with ZERO Plex requests.
-4. **Match**: the path index (no request) names the item (``worker.matching``).
+4. **Match**: the path index (no request) names the item (``worker.drain.matching``).
 5. **Write**: the item's current values come from the ledger when the index shows the item
    unchanged since PlexSync's last write (no request), else from one GET; the diff goes out as
    one PUT, the poster only if the screenshot changed; the sync record, the ledger row and the
@@ -42,10 +42,10 @@ from sync.detector import needs_resync
 from sync.error_log import ErrorLog
 from sync.ledger import Ledger, LedgerEntry
 from sync.state import SyncRecord
-from worker import retry
-from worker.matching import ItemFinder, NotInPlexYet, Target
-from worker.outcomes import Outcome, Park, RetryLater
-from worker.plex_scans import FINISHED, PlexScans
+from worker.drain import retry
+from worker.drain.matching import ItemFinder, NotInPlexYet, Target
+from worker.drain.outcomes import Outcome, Park, RetryLater
+from worker.drain.plex_scans import FINISHED, PlexScans
 
 if TYPE_CHECKING:
     from validation.config import PlexSyncConfig

@@ -18,8 +18,14 @@ from stash import protocol, queries
 from sync.cursor import MAX_ZONES, later, query_since, stamp_zone, trim_handled, valid_zones
 from sync.meta import CursorState, RecentCursor
 from worker.context import TaskContext
-from worker.progress import Progress
-from worker.selection import STAMPS_PAGE_SIZE, Selector, fetch_related, scan_related, scan_since
+from worker.drain.progress import Progress
+from worker.drain.selection import (
+    STAMPS_PAGE_SIZE,
+    Selector,
+    fetch_related,
+    scan_related,
+    scan_since,
+)
 
 
 @dataclass

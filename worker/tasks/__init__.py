@@ -1,0 +1,1 @@
+"""What each plugin task does: the dispatcher and one module per mode."""
