@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stash import queries
 from stash.graphql import StashClient
 from sync import db
 from sync.state import SyncState
@@ -38,6 +39,12 @@ class TaskContext:
     @property
     def dry_run(self) -> bool:
         return truthy_arg(self.args.get("dry_run", False))
+
+    @property
+    def requested_by_hook(self) -> bool:
+        """A drain a hook asked for (``queries.HOOK_DRAIN_ARGS``); any other run was started by a
+        person (the Tasks page sends the manifest's defaultArgs only) or a sync task."""
+        return self.args.get("requested_by") == queries.HOOK_DRAIN_ARGS["requested_by"]
 
     @property
     def sync_state(self) -> SyncState:
