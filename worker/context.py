@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from stash import queries
 from stash.graphql import StashClient
 from sync import db
+from sync.meta import PhotoSetting
 from sync.state import SyncState
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class TaskContext:
             from validation.settings import build_config, load_settings
 
             self._config = build_config(load_settings(self.stash))
+            # For the Performer hook, which reads no settings: is a new image worth a sync?
+            PhotoSetting(self.conn).note(self._config.performer_photo_settings is not None)
         return self._config
 
     def close(self) -> None:
