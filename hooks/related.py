@@ -40,7 +40,8 @@ def on_related_update(
         if not new_image:
             return HookOutcome("skipped", "name unchanged")
         if not photos:
-            return HookOutcome("skipped", "new image, but performer_photos was off when a task last ran")
+            why = "no task has read the settings yet" if photos is None else "performer_photos is off"
+            return HookOutcome("skipped", f"new image, but {why} (the next run's catch-up looks)")
     if photos:
         PerformerImages(conn).forget(object_id)  # read the image again, even within the same second
     if stash is None:
