@@ -108,7 +108,7 @@ def request_drain(conn: sqlite3.Connection, stash: StashClient | None) -> bool:
                 "plugin_id": queries.PLUGIN_ID,
                 "task_name": queries.PROCESS_QUEUE_TASK,
                 "description": "PlexSync: writing queued edits to Plex",
-                "args_map": {"mode": "process_queue"},
+                "args_map": dict(queries.HOOK_DRAIN_ARGS),
             },
             timeout=HOOK_GRAPHQL_TIMEOUT_S,
         )

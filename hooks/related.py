@@ -1,6 +1,11 @@
 """Renames: a performer, tag, studio or group changed, so every scene that carries it may show
 something else in Plex. Stash fires no scene hook for those, and a rename leaves the scenes'
 ``updated_at`` alone, so the scenes are queued forced. Loaded only for these hook types.
+
+A performer's new image (``inputFields`` ``["id", "image"]``) matters to Plex only with
+performer photos on. Stash hands a hook no settings, so the hook goes by what the last task
+recorded (``sync.meta.PhotoSetting``): off (or no task yet) is a skip that costs one read; on
+queues the performer's scenes, whose drain writes only the new actor photo.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from queue.lease import enqueue_scenes
 from stash import protocol, queries
 from stash.graphql import StashClient, StashError, StashUnavailable
 from stash.paging import pages
+from sync.meta import PhotoSetting
+from sync.performer_images import PerformerImages
 
 SCENES_CARRYING = {
     "Performer.Update.Post": queries.SCENES_WITH_PERFORMER,
@@ -25,9 +32,18 @@ RELATED_PAGE = 500
 def on_related_update(
     hook_type: str, object_id: int, input_fields: list | None, conn: sqlite3.Connection, stash: StashClient | None
 ) -> HookOutcome:
-    """A performer, tag, studio or group was renamed: queue every scene that carries it."""
+    """A performer, tag, studio or group was renamed, or a performer has a new image and photos
+    are on: queue every scene that carries it."""
+    new_image = hook_type == "Performer.Update.Post" and "image" in (input_fields or ())
+    photos = new_image and PhotoSetting(conn).is_on()
     if input_fields is not None and "name" not in input_fields:
-        return HookOutcome("skipped", "name unchanged")
+        if not new_image:
+            return HookOutcome("skipped", "name unchanged")
+        if not photos:
+            why = "no task has read the settings yet" if photos is None else "performer_photos is off"
+            return HookOutcome("skipped", f"new image, but {why} (the next run's catch-up looks)")
+    if photos:
+        PerformerImages(conn).forget(object_id)  # read the image again, even within the same second
     if stash is None:
         return HookOutcome("skipped", "Stash unreachable")
     document = SCENES_CARRYING[hook_type]
@@ -47,4 +63,5 @@ def on_related_update(
     # them synced: force them (an unchanged one still costs no write, only a read).
     wake = enqueue_scenes(conn, scenes, reason=hook_type.split(".")[0].lower(), force=True)
     requested = request_drain(conn, stash) if wake else False
-    return HookOutcome("queued", f"{len(scenes)} scene(s) carry it", tuple(i for i, _ in scenes), requested)
+    what = "its new image" if new_image and "name" not in (input_fields or ()) else "it"
+    return HookOutcome("queued", f"{len(scenes)} scene(s) carry {what}", tuple(i for i, _ in scenes), requested)

@@ -28,8 +28,10 @@ TAGS = {"genre": "genres", "actor": "roles", "collection": "collections", "direc
 PAYLOAD_VERSION = 2
 
 # Performer photos on Plex actors: the address at which Plex reaches Stash (not the one the plugin
-# uses: in Docker they differ), and the API key Plex must send when Stash has a login.
-PerformerPhotos = namedtuple("PerformerPhotos", "base_url api_key")
+# uses: in Docker they differ), the API key Plex must send when Stash has a login, and ``version``:
+# Stash's image_path -> what identifies the image itself (None: no photo now), put in the URL in
+# place of Stash's ``t=``, which moves with every edit of the performer. Without it, ``t=`` stays.
+PerformerPhotos = namedtuple("PerformerPhotos", "base_url api_key version", defaults=(None,))
 
 TITLE_MAX = 255
 SUMMARY_MAX = 10_000
@@ -228,8 +230,9 @@ def photo_url(image_path: object, photos: PerformerPhotos) -> str | None:
     """The performer's Stash image as Plex must fetch it, or None when Stash has no image.
 
     Stash serves a placeholder (``default=true``) for a performer without an image: that is no
-    photo, and Plex's current photo is left alone. The path and ``t=`` query are kept (the image
-    changes URL when it changes), re-based onto the address Plex reaches Stash at.
+    photo, and Plex's current photo is left alone. The path is kept, re-based onto the address
+    Plex reaches Stash at; ``t=`` (Stash ignores its value) becomes the image's version when
+    ``photos.version`` knows it, so the URL changes when the image does and only then.
     """
     if not isinstance(image_path, str) or not image_path:
         return None
@@ -238,6 +241,11 @@ def photo_url(image_path: object, photos: PerformerPhotos) -> str | None:
     if any(key == "default" and value.lower() == "true" for key, value in query):
         return None
     query = [(k, v) for k, v in query if k.lower() != "apikey"]
+    if photos.version is not None:
+        version = photos.version(image_path)
+        if version is None:
+            return None
+        query = [("t", str(version))] + [(k, v) for k, v in query if k != "t"]
     if photos.api_key:
         query.append(("apikey", photos.api_key))
     rebased = photos.base_url.rstrip("/") + parts.path

@@ -111,17 +111,20 @@ class TaskInbox(Inbox):
         ).fetchall()
         return [_entry(r) for r in rows]
 
-    def return_unprocessed(self, scene_ids: list[int], not_before: float, reason: str) -> None:
-        """Jobs the drain took but will not process wait again, no attempt counted.
+    def return_unprocessed(self, scene_ids: list[int], reason: str, *, last: bool = False) -> None:
+        """Jobs the drain took but will not process are pending and due again, no attempt counted;
+        ``last`` puts them behind every job queued so far (their ``queued_at`` becomes now).
 
         Only rows still ``queued`` are touched (one that a hook re-queued meanwhile is already
         pending). Call inside a transaction so that all of them go back together.
         """
+        now = time.time()
         for scene_id in scene_ids:
             self.conn.execute(
-                "UPDATE inbox SET state = ?, not_before = ?, last_error = ?"
+                "UPDATE inbox SET state = ?, not_before = 0, last_error = ?,"
+                " queued_at = CASE WHEN ? THEN ? ELSE queued_at END"
                 " WHERE scene_id = ? AND state = ?",
-                (PENDING, float(not_before), reason, int(scene_id), QUEUED),
+                (PENDING, reason, 1 if last else 0, now, int(scene_id), QUEUED),
             )
 
     def make_due(self, scene_ids: list[int]) -> None:
@@ -134,6 +137,13 @@ class TaskInbox(Inbox):
                 f"UPDATE inbox SET not_before = 0 WHERE state = ? AND scene_id IN ({marks})",  # noqa: S608 - placeholders only
                 (PENDING, *chunk),
             )
+
+    def make_all_due(self, now: float) -> int:
+        """Every pending job waiting for a retry time after ``now`` is due now (a person asked
+        for a run); how many. One statement, atomic alone or inside a transaction."""
+        return self.conn.execute(
+            "UPDATE inbox SET not_before = 0 WHERE state = ? AND not_before > ?", (PENDING, float(now))
+        ).rowcount
 
     def park(self, scene_id: int, generation: int, state: str, error: str, detail: object = None) -> None:
         """Move the job to ``FAILED`` or ``REVIEW`` with its reason, unless a newer edit came

@@ -253,4 +253,8 @@ ALL_DOCUMENTS: dict[str, str] = {
 
 # The task the hook asks Stash to run; must equal a task `name` in PlexSync.yml.
 PROCESS_QUEUE_TASK = "Process queue"
+# The args the hook runs it with. The Tasks page runs a task with the manifest's defaultArgs and
+# nothing else, so the extra key tells a drain a hook asked for from one a person started (who
+# wants every queued job now, retry times or not).
+HOOK_DRAIN_ARGS = {"mode": "process_queue", "requested_by": "hook"}
 RESYNC_TASK = "Re-sync scenes"

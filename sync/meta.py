@@ -1,5 +1,6 @@
 """Small values PlexSync keeps between runs (the ``meta`` table): the *Sync recent* cursor with
-the renames already handled, and the note that the database was lost and created anew.
+the renames already handled, the note that the database was lost and created anew, the last *Sync
+all*'s figures, and whether performer photos were on when a task last read the settings.
 
 Each value has one owner class here, so the keys and their formats live in one place and a
 value that cannot be read (hand-edited, truncated) is treated as absent instead of crashing.
@@ -150,3 +151,27 @@ class LastReport:
         """The stored report, or None (never run, or unreadable)."""
         value = _json(self.meta.get(self.KEY))
         return value if isinstance(value, dict) else None
+
+
+class PhotoSetting:
+    """Whether the last task ran with performer photos on, for the Performer hook.
+
+    Stash hands a hook no plugin settings, and a hook asks Stash as little as it can (Stash waits
+    for it), so a performer's new image is judged by what the last task found: every task that
+    reads the settings records it here. None until one has.
+    """
+
+    KEY = "settings.performer_photos"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def is_on(self) -> bool | None:
+        """On, off, or None (no task has read the settings yet); a read."""
+        value = self.meta.get(self.KEY)
+        return None if value not in ("on", "off") else value == "on"
+
+    def note(self, on: bool) -> None:
+        """Record the setting in force; writes only when it changed."""
+        if self.is_on() != on:
+            self.meta.set_many({self.KEY: "on" if on else "off"})

@@ -62,6 +62,14 @@ def process_queue(stash, timeout: float = 120):
     return run_task(stash, "Process queue", timeout=timeout)
 
 
+def hook_drain(stash, timeout: float = 120):
+    """Process queue run as a hook asks Stash for it (its args_map): retry times hold, whereas a
+    run started from the Tasks page (``process_queue``) takes every queued job."""
+    from stash import queries
+
+    return run_task(stash, "Process queue", dict(queries.HOOK_DRAIN_ARGS), timeout=timeout)
+
+
 def drain_runs(stash) -> list:
     return [r for r in stash.task_runs() if r.args.get("mode") == "process_queue"]
 

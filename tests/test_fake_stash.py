@@ -1475,3 +1475,78 @@ def test_requests_are_counted_per_run_and_between_marks(stash: FakeStash) -> Non
     # Marks survive clear_records: the sequence never restarts.
     stash.clear_records()
     assert stash.document_mark() > mark and stash.documents_since(0) == []
+
+
+# ----------------------------------------------------------------------------- issue 16: what a real Stash showed
+
+
+def test_a_scene_without_a_cover_serves_stash_s_placeholder_svg(stash: FakeStash) -> None:
+    """running_streams.go ServeScreenshot: no cover → static scene.svg through utils.ServeImage,
+    200 and image/svg+xml (Go sniffs an SVG as text; ServeImage names it), with its ETag."""
+    scene_id = stash.scan_new_file("/media/new/no-cover.mp4")
+    url = stash.scene(scene_id)["paths"]["screenshot"]
+    status, headers, body = _get(url, {"Cookie": f"session={stash.session_value}"})
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml"
+    assert body == DEFAULT_SCENE_IMAGE and body.startswith(b"<svg") and b"</svg>" in body
+    assert headers["ETag"] == f'"{_md5(body)}"'
+    # The same placeholder for every scene without a cover; a generated cover is a real image.
+    other = stash.add_scene("x", ["/media/x.mp4"])
+    stash.graphql("mutation($i: SceneCreateInput!) { sceneCreate(input: $i) { id } }", {"i": {"title": "c"}})
+    created = stash.scene_ids()[-1]
+    assert stash.cover(created) == DEFAULT_SCENE_IMAGE and stash.cover(other).startswith(b"\x89PNG")
+    stash.generate_cover(scene_id)
+    status, headers, body = _get(stash.scene(scene_id)["paths"]["screenshot"],
+                                 {"Cookie": f"session={stash.session_value}"})
+    assert (status, headers["Content-Type"]) == (200, "image/png") and body == default_cover(int(scene_id))
+
+
+def test_performer_update_with_an_image_fires_the_hook_with_id_and_image(
+    stash: FakeStash, clock: FakeClock
+) -> None:
+    """performerUpdate {id, image: "data:..."}: Performer.Update.Post with that input and
+    inputFields ["id", "image"]; the image is stored, and image_path's t= moves with every update
+    of the performer, an image or not."""
+    stash.add_scene("s", performers=["Ann"])
+    performer = _found(stash.find_performer("Ann"))
+    query = "query($id: ID!) { findPerformer(id: $id) { image_path updated_at } }"
+    base = f"{stash.url}/performer/{performer}/image"
+    cookie = {"Cookie": f"session={stash.session_value}"}
+
+    clock.advance(10)
+    upload = cover_data_url(b"\xff\xd8uploaded")
+    stash.update_performer(performer, image=upload)
+    [run] = stash.hook_runs()
+    assert _context(run)["type"] == "Performer.Update.Post" and _context(run)["id"] == int(performer)
+    assert _context(run)["input"] == {"id": performer, "image": upload}
+    assert _context(run)["inputFields"] == ["id", "image"]
+    found = stash.graphql(query, {"id": performer})["data"]["findPerformer"]
+    assert found == {"image_path": f"{base}?t={int(T0) + 10}", "updated_at": format_stash_time(T0 + 10, 0)}
+    assert _get(found["image_path"], cookie)[2] == b"\xff\xd8uploaded"
+
+    # Another update (the heart): the image is the same, its URL is not.
+    clock.advance(5)
+    stash.update_performer(performer, favorite=True)
+    assert _context(stash.hook_runs()[-1])["inputFields"] == ["id", "favorite"]
+    after = stash.graphql(query, {"id": performer})["data"]["findPerformer"]["image_path"]
+    assert after == f"{base}?t={int(T0) + 15}" and _get(after, cookie)[2] == b"\xff\xd8uploaded"
+
+    # An empty image deletes it: the placeholder again.
+    clock.advance(5)
+    stash.update_performer(performer, image=None)
+    gone = stash.graphql(query, {"id": performer})["data"]["findPerformer"]["image_path"]
+    assert gone == f"{base}?t={int(T0) + 20}&default=true"
+    assert stash.performer_image(performer) == default_performer_image("Ann")
+    assert stash.schema_violations == []
+
+
+def test_server_connection_host_is_stash_s_configured_host(probe_dir: Path, tmp_path: Path) -> None:
+    """makeServerConnection passes config ``host`` as it is: 0.0.0.0 by default, 127.0.0.1 when
+    Stash is set to listen only there. A task's result is logged at Debug only (task_plugin.go)."""
+    for host in ("0.0.0.0", "127.0.0.1"):
+        with FakeStash(probe_dir, stash_dir=tmp_path / f"home-{host}", host=host) as fake:
+            run = fake.run_task_to_end("Echo")
+            assert run is not None and run.error is None
+            stdin = json.loads((probe_dir / "seen" / run.output["info"]["stdin_file"]).read_bytes())
+            assert stdin["server_connection"]["Host"] == host
+            returned = [(level, m) for level, m in fake.stash_log if "plugin returned" in m]
+            assert [level for level, _ in returned] == ["debug"] and "'mode': 'echo'" in returned[0][1]

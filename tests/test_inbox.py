@@ -570,3 +570,27 @@ def test_due_check_uses_the_state_index_not_a_scan(tmp_path: Path) -> None:
 
 def test_module_exposes_the_active_states() -> None:
     assert inbox_module.ACTIVE_STATES == ("pending", "queued")
+
+
+def test_back_from_an_outage_a_job_is_due_at_once_and_a_person_s_run_makes_every_job_due(
+    inbox: TaskInbox,
+) -> None:
+    """Issue 16: a job the drain hands back when Plex is unreachable waits for no retry time, only
+    behind the others; a run started by hand makes the per-item retry times due too."""
+    for sid in (1, 2, 3):
+        inbox.upsert(sid, stash_updated_at=None, reason="hook", now=T0 + sid)
+    take(inbox, 1)
+    inbox.return_unprocessed([1], "Plex at http://plex:32400 is unreachable", last=True)
+    back = inbox.get(1)
+    assert back is not None and (back.state, back.not_before, back.attempts) == ("pending", 0, 0)
+    assert back.last_error == "Plex at http://plex:32400 is unreachable" and back.queued_at > T0 + 3
+    assert [e.scene_id for e in inbox.due(10, now=T0 + 10)] == [2, 3, 1]
+
+    take(inbox, 2)
+    inbox.retry_later(2, T0 + 600, "Plex answered HTTP 503")  # one item's 5xx: a real wait
+    take(inbox, 3)
+    inbox.return_unprocessed([3], "the drain stopped")  # handed back unprocessed: keeps its place
+    assert [e.scene_id for e in inbox.due(10, now=T0 + 10)] == [3, 1]
+    assert inbox.make_all_due(T0 + 10) == 1
+    assert [e.scene_id for e in inbox.due(10, now=T0 + 10)] == [2, 3, 1]
+    assert inbox.make_all_due(T0 + 10) == 0

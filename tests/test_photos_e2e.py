@@ -11,6 +11,7 @@ nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -25,12 +26,13 @@ from sync import db
 from tests.helpers import (
     all_log_text,
     configure,
+    drain_runs,
     inbox,
     process_queue,
     queue_directly,
     run_task,
 )
-from tests.standins.fake_stash import default_cover
+from tests.standins.fake_stash import cover_data_url, default_cover
 
 pytestmark = pytest.mark.usefixtures("leak_scan")
 
@@ -75,11 +77,14 @@ def image_path(stash, name: str) -> str:
     return str(reply["data"]["findPerformer"]["image_path"])
 
 
-def for_plex(path: str, api_key: str | None = None) -> str:
-    """Stash's image URL re-based onto the address Plex reaches Stash at, path and ``t=`` kept."""
-    parts = urlsplit(path)
-    assert parts.query.startswith("t=") and "default" not in parts.query, path
-    return f"{STASH_FOR_PLEX}{parts.path}?{parts.query}" + (f"&apikey={api_key}" if api_key else "")
+def for_plex(stash, name: str, api_key: str | None = None) -> str:
+    """The performer's Stash image URL re-based onto the address Plex reaches Stash at: the path
+    kept, and ``t=`` the digest of the image itself instead of the performer's updated_at (which
+    moves with every edit of the performer)."""
+    parts = urlsplit(image_path(stash, name))
+    assert parts.query.startswith("t=") and "default" not in parts.query, parts
+    digest = hashlib.sha256(stash.performer_image(stash.find_performer(name))).hexdigest()[:16]
+    return f"{STASH_FOR_PLEX}{parts.path}?t={digest}" + (f"&apikey={api_key}" if api_key else "")
 
 
 def stamp(url: str) -> str:
@@ -155,25 +160,30 @@ def test_every_actor_gets_the_performers_image(world, tag_mode: str, data_dir: P
     assert run.output["written"] == 1
     item = plex.item(rk)
     assert sorted(item["tags"]["actor"]) == CAST  # the agent's actor removed in both tag modes
-    want = {name: for_plex(image_path(stash, name)) for name in WITH_IMAGE}
+    want = {name: for_plex(stash, name) for name in WITH_IMAGE}
     assert item["actor_photos"] == want
     assert plex.actor_photo("Cleo Cole") is None  # Stash serves only a placeholder for her
     assert "actor" in item["locked"]
     # The cast goes first: a person new to the item may have a photo from another item, which
     # Plex shows only once they are on it. Then the whole list again, each photo beside its own
-    # actor's name. PlexSync never fetched an image itself.
+    # actor's name. PlexSync read each image itself (with the plugin's session) to know it by its
+    # bytes: once for the dry run, which remembers nothing, and once for the real run.
     cast, photos = sorted(plex.matching_requests(method="PUT"), key=lambda r: r.time)
     assert not any(THUMB.match(key) for key in cast.param_names())
     assert sorted(v for k, v in cast.params if k.endswith(".tag.tag")) == CAST
     assert sorted(v for k, v in photos.params if k.endswith(".tag.tag")) == CAST
     assert sent_photos(plex) == [want]
-    assert stash.image_requests("performer") == []
+    reads = stash.image_requests("performer")
+    assert {r.auth for r in reads} == {"session"}
+    assert sorted(r.object_id for r in reads) == sorted(2 * [stash.find_performer(n) for n in WITH_IMAGE])
     assert ledger_photos(data_dir)[int(scene)].keys() == set(WITH_IMAGE)
 
-    # The photos compare equal on the next look: a forced re-sync sends nothing.
+    # The photos compare equal on the next look: a forced re-sync sends nothing, and reads no
+    # image again (the performers did not change).
     plex.clear_log()
     again = run_task(stash, "Re-sync scenes", {"scene_id": scene})
     assert again.error is None, again.logs
+    assert len(stash.image_requests("performer")) == len(reads)
     assert again.output["scenes"][0]["result"] == "unchanged", again.output
     assert plex.matching_requests(method="PUT") == []
     assert plex.item(rk)["actor_photos"] == want
@@ -194,8 +204,8 @@ def test_a_photo_set_by_hand_in_plex_is_kept(world, tag_mode: str, data_dir: Pat
     assert sorted(plex.item(rk)["tags"]["actor"]) == CAST
     assert plex.actor_photo("Alice Ames") == HAND_PHOTO.format("alice")
     assert plex.item(other)["actor_photos"] == {"Alice Ames": HAND_PHOTO.format("alice")}
-    assert plex.actor_photo("Bob Burns") == for_plex(image_path(stash, "Bob Burns"))
-    assert sent_photos(plex) == [{"Bob Burns": for_plex(image_path(stash, "Bob Burns"))}]
+    assert plex.actor_photo("Bob Burns") == for_plex(stash, "Bob Burns")
+    assert sent_photos(plex) == [{"Bob Burns": for_plex(stash, "Bob Burns")}]
 
     # Her image changes in Stash: still a person's photo in Plex, still kept; Bob's follows.
     time.sleep(1.1)  # Stash stamps whole seconds: the images get a new t=
@@ -204,7 +214,7 @@ def test_a_photo_set_by_hand_in_plex_is_kept(world, tag_mode: str, data_dir: Pat
     run = run_task(stash, "Sync all scenes")
     assert run.error is None, run.logs
     assert plex.actor_photo("Alice Ames") == HAND_PHOTO.format("alice")
-    assert plex.actor_photo("Bob Burns") == for_plex(image_path(stash, "Bob Burns"))
+    assert plex.actor_photo("Bob Burns") == for_plex(stash, "Bob Burns")
 
 
 def test_a_photo_replaced_by_hand_after_plexsync_set_it_is_kept(world, data_dir: Path) -> None:
@@ -214,7 +224,7 @@ def test_a_photo_replaced_by_hand_after_plexsync_set_it_is_kept(world, data_dir:
     photos_on(stash, plex)
     scene, rk = cast_scene(stash, plex)
     sync(stash, data_dir, [scene])
-    assert plex.item(rk)["actor_photos"] == {name: for_plex(image_path(stash, name)) for name in WITH_IMAGE}
+    assert plex.item(rk)["actor_photos"] == {name: for_plex(stash, name) for name in WITH_IMAGE}
     # Settle: a listing shows the item as PlexSync left it, so the ledger may stand in for Plex.
     assert run_task(stash, "Sync all scenes").error is None
     [row] = ledger_rows(data_dir)
@@ -228,9 +238,9 @@ def test_a_photo_replaced_by_hand_after_plexsync_set_it_is_kept(world, data_dir:
     run = run_task(stash, "Sync all scenes")
     assert run.error is None, run.logs
     assert plex.actor_photo("Bob Burns") == HAND_PHOTO.format("bob")
-    assert plex.actor_photo("Alice Ames") == for_plex(image_path(stash, "Alice Ames"))
+    assert plex.actor_photo("Alice Ames") == for_plex(stash, "Alice Ames")
     assert [r.method for r in plex.requests_for(rk)] == ["GET", "PUT"]
-    assert sent_photos(plex) == [{"Alice Ames": for_plex(image_path(stash, "Alice Ames"))}]
+    assert sent_photos(plex) == [{"Alice Ames": for_plex(stash, "Alice Ames")}]
 
 
 def test_api_key_reaches_plex_in_the_photo_url_and_nowhere_else(world, data_dir: Path, leak_scan) -> None:
@@ -243,8 +253,8 @@ def test_api_key_reaches_plex_in_the_photo_url_and_nowhere_else(world, data_dir:
     run = sync(stash, data_dir, [scene])
     assert run.output["written"] == 1
     photo = plex.actor_photo("Alice Ames")
-    assert photo == for_plex(image_path(stash, "Alice Ames"), API_KEY)
-    assert plex.item(rk)["actor_photos"] == {name: for_plex(image_path(stash, name), API_KEY) for name in WITH_IMAGE}
+    assert photo == for_plex(stash, "Alice Ames", API_KEY)
+    assert plex.item(rk)["actor_photos"] == {name: for_plex(stash, name, API_KEY) for name in WITH_IMAGE}
     assert plex.actor_photo("Cleo Cole") is None
 
     # The URL works for Plex: the key is accepted, the image is the performer's.
@@ -253,7 +263,7 @@ def test_api_key_reaches_plex_in_the_photo_url_and_nowhere_else(world, data_dir:
     with urllib.request.urlopen(reachable, timeout=10) as answer:  # the local stand-in, as Plex would
         assert answer.status == 200
         assert answer.read() == stash.performer_image(stash.find_performer("Alice Ames"))
-    assert [r.auth for r in stash.image_requests("performer")] == ["apikey-query"]
+    assert [r.auth for r in stash.image_requests("performer") if r.auth != "session"] == ["apikey-query"]
 
     # What PlexSync keeps and says: hashes only, the key masked.
     stored = ledger_photos(data_dir)[int(scene)]
@@ -272,7 +282,7 @@ def test_api_key_reaches_plex_in_the_photo_url_and_nowhere_else(world, data_dir:
     assert "    actor photos: +Alice Ames" in report["details"], report
     assert plex.actor_photo("Alice Ames") == photo
     assert run_task(stash, "Sync all scenes").error is None
-    assert plex.actor_photo("Alice Ames") == for_plex(image_path(stash, "Alice Ames"), API_KEY) != photo
+    assert plex.actor_photo("Alice Ames") == for_plex(stash, "Alice Ames", API_KEY) != photo
     assert run_task(stash, "Status").error is None
     assert API_KEY not in all_log_text(stash)
     # (leak_scan checks every output, log, GraphQL document and data file at teardown)
@@ -290,7 +300,7 @@ def test_photo_follows_image_changes_but_a_removed_image_clears_nothing(world, t
     first = run_task(stash, "Sync recent changes")  # the first run syncs every scene and sets the cursor
     assert first.error is None, first.logs
     photo_1 = plex.actor_photo("Alice Ames")
-    assert photo_1 == for_plex(image_path(stash, "Alice Ames"))
+    assert photo_1 == for_plex(stash, "Alice Ames")
     bob = plex.actor_photo("Bob Burns")
 
     # The image changes in Stash (no hook fires): its URL gets a new t=, and Plex follows.
@@ -301,7 +311,7 @@ def test_photo_follows_image_changes_but_a_removed_image_clears_nothing(world, t
     assert changed.error is None, changed.logs
     assert changed.output["related_changed"]["performer"] == 1, changed.output
     photo_2 = plex.actor_photo("Alice Ames")
-    assert photo_2 == for_plex(image_path(stash, "Alice Ames")) and stamp(photo_2) != stamp(photo_1)
+    assert photo_2 == for_plex(stash, "Alice Ames") and stamp(photo_2) != stamp(photo_1)
     assert urlsplit(photo_2).path == urlsplit(photo_1).path
     [sent] = sent_photos(plex)  # Bob's photo, still PlexSync's, travels unchanged with the list
     assert sent["Alice Ames"] == photo_2 and sent.get("Bob Burns", bob) == bob
@@ -326,7 +336,7 @@ def test_photo_follows_image_changes_but_a_removed_image_clears_nothing(world, t
     again = run_task(stash, "Sync recent changes")
     assert again.error is None, again.logs
     photo_3 = plex.actor_photo("Alice Ames")
-    assert photo_3 == for_plex(image_path(stash, "Alice Ames")) and stamp(photo_3) != stamp(photo_2)
+    assert photo_3 == for_plex(stash, "Alice Ames") and stamp(photo_3) != stamp(photo_2)
 
 
 def test_a_performer_in_two_scenes_follows_through_either(world, data_dir: Path) -> None:
@@ -338,7 +348,7 @@ def test_a_performer_in_two_scenes_follows_through_either(world, data_dir: Path)
     second, rk_second = cast_scene(stash, plex, "second")
     sync(stash, data_dir, [first, second])
     photo_1 = plex.actor_photo("Alice Ames")
-    assert photo_1 == for_plex(image_path(stash, "Alice Ames"))
+    assert photo_1 == for_plex(stash, "Alice Ames")
     assert plex.item(rk_second)["actor_photos"]["Alice Ames"] == photo_1
 
     # Alice leaves the first scene; then her image changes. Only the second scene has her now.
@@ -349,7 +359,7 @@ def test_a_performer_in_two_scenes_follows_through_either(world, data_dir: Path)
     give_image(stash, "Alice Ames", version=2)
     run = run_task(stash, "Sync all scenes")
     assert run.error is None, run.logs
-    assert plex.actor_photo("Alice Ames") == for_plex(image_path(stash, "Alice Ames")) != photo_1
+    assert plex.actor_photo("Alice Ames") == for_plex(stash, "Alice Ames") != photo_1
 
 
 def test_photos_on_without_an_address_is_one_settings_error(world, data_dir: Path) -> None:
@@ -374,5 +384,105 @@ def test_photos_on_without_an_address_is_one_settings_error(world, data_dir: Pat
     fixed = process_queue(stash)
     assert fixed.error is None and fixed.output["written"] == 1, fixed.logs
     assert plex.item(rk)["title"] == "Edited While Misconfigured"
-    assert plex.actor_photo("Alice Ames") == for_plex(image_path(stash, "Alice Ames"))
+    assert plex.actor_photo("Alice Ames") == for_plex(stash, "Alice Ames")
     assert inbox(data_dir) == {}
+
+
+# -- issue 16: a performer's new image, and every other edit of a performer ------------------
+
+
+def actor_params_only(put) -> bool:
+    """An edit that sets actors and their photos and nothing else (no other field, no lock)."""
+    return all(key == "id" or key == "type" or key.startswith("actor") for key in put.param_names())
+
+
+def test_a_new_image_reaches_plex_through_the_performer_hook_and_nothing_else_does(world, data_dir: Path) -> None:
+    """Real Stash fires Performer.Update.Post with input {id, image} and inputFields ["id", "image"]
+    when a performer gets a new image. With photos on, that queues the performer's scenes and the
+    drain writes only the actor photos; a rename, the favourite heart or any other edit of the
+    performer moves image_path's t= too, but is not a new photo: nothing is rewritten."""
+    stash, plex = world
+    photos_on(stash, plex)
+    scene, rk = cast_scene(stash, plex)
+    other, rk_other = cast_scene(stash, plex, "without-alice")
+    stash.update_scene(other, performer_ids=[stash.find_performer("Bob Burns")])
+    stash.wait_for_jobs(120)
+    first = run_task(stash, "Sync recent changes")  # syncs both and sets the catch-up's cursor
+    assert first.error is None, first.logs
+    alice, bob = stash.find_performer("Alice Ames"), plex.actor_photo("Bob Burns")
+    bob_id = stash.find_performer("Bob Burns")
+    photo_1 = plex.actor_photo("Alice Ames")
+    assert photo_1 == for_plex(stash, "Alice Ames") and bob == for_plex(stash, "Bob Burns")
+    title, reads = plex.item(rk)["title"], len(stash.image_requests("performer"))
+    plex.clear_log()
+
+    # A new image, uploaded as the UI does it: the hook queues Alice's scene, its drain sends her photo.
+    stash.update_performer(alice, image=cover_data_url(default_cover(9001)))
+    hook = stash.hook_runs()[-1]
+    assert hook.hook_context["inputFields"] == ["id", "image"]
+    assert hook.output["action"] == "queued" and hook.output["scene_ids"] == [int(scene)], hook.output
+    assert hook.output["drain_requested"] is True
+    stash.wait_for_jobs(120)
+    drain = drain_runs(stash)[-1]
+    assert drain.args.get("requested_by") == "hook" and drain.error is None, drain.logs
+    assert drain.output["written"] == 1, drain.output
+    photo_2 = plex.actor_photo("Alice Ames")
+    assert photo_2 == for_plex(stash, "Alice Ames") and photo_2 != photo_1
+    [put] = plex.matching_requests(method="PUT")
+    assert actor_params_only(put), put.params
+    [sent] = sent_photos(plex)
+    assert sent["Alice Ames"] == photo_2 and sent.get("Bob Burns", bob) == bob
+    assert [r for r in plex.matching_requests(method="POST")] == []  # no poster
+    assert plex.requests_for(rk_other) == []
+    assert plex.item(rk)["title"] == title and plex.actor_photo("Bob Burns") == bob
+    assert len(stash.image_requests("performer")) == reads + 1  # the new image, read once
+
+    # The heart, then a look for changes: image_path's t= moved, the image did not. No write.
+    plex.clear_log()
+    time.sleep(1.1)  # Stash stamps whole seconds: the heart gets a t= of its own
+    before = image_path(stash, "Alice Ames")
+    stash.update_performer(alice, favorite=True)
+    assert image_path(stash, "Alice Ames") != before and stash.performer_image(alice) == default_cover(9001)
+    assert stash.hook_runs()[-1].output["action"] == "skipped"
+    look = run_task(stash, "Sync recent changes")
+    assert look.error is None, look.logs
+    assert look.output["related_changed"]["performer"] == 1, look.output
+    assert plex.matching_requests(method="PUT") == [] and plex.matching_requests(method="POST") == []
+    assert plex.actor_photo("Alice Ames") == photo_2 == for_plex(stash, "Alice Ames")
+
+    # A rename: the new name is a new person to Plex and gets the photo, at the very same URL.
+    plex.clear_log()
+    stash.rename_performer(bob_id, "Bobby Burns")
+    stash.wait_for_jobs(120)
+    assert plex.actor_photo("Bobby Burns") == for_plex(stash, "Bobby Burns") == bob
+    assert all(actor_params_only(put) for put in plex.matching_requests(method="PUT"))
+    assert sorted(plex.item(rk_other)["tags"]["actor"]) == ["Bobby Burns"]
+    assert all(run.error is None for run in drain_runs(stash))
+
+
+def test_a_new_image_with_photos_off_is_a_cheap_skip(world, data_dir: Path) -> None:
+    """Photos off: the hook reads one row of its own database and asks Stash nothing. Photos
+    turned on since the last task: still skipped (the hook goes by what the last task found),
+    and the next run's catch-up sends the photo."""
+    stash, plex = world
+    scene, rk = cast_scene(stash, plex)
+    sync(stash, data_dir, [scene])  # a task ran with photos off, and recorded it
+    plex.clear_log()
+    alice = stash.find_performer("Alice Ames")
+
+    stash.update_performer(alice, image=cover_data_url(default_cover(9002)))
+    hook = stash.hook_runs()[-1]
+    assert hook.output["action"] == "skipped" and "performer_photos" in hook.output["reason"], hook.output
+    assert hook.output["drain_requested"] is False
+    assert stash.documents_for(hook) == []  # not one request to Stash
+    stash.wait_for_jobs(60)
+    assert len(drain_runs(stash)) == 1 and inbox(data_dir) == {}
+    assert plex.log_snapshot() == [] and stash.image_requests("performer") == []
+
+    photos_on(stash, plex)
+    stash.update_performer(alice, image=cover_data_url(default_cover(9003)))
+    assert stash.hook_runs()[-1].output["action"] == "skipped"
+    run = process_queue(stash)  # the next run, whatever starts it: its catch-up finds Alice changed
+    assert run.error is None, run.logs
+    assert plex.actor_photo("Alice Ames") == for_plex(stash, "Alice Ames")
+    assert plex.actor_photo("Bob Burns") == for_plex(stash, "Bob Burns")

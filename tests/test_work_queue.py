@@ -65,4 +65,3 @@ def test_backoff_doubles_with_jitter_and_caps() -> None:
         assert full / 2 <= delay <= full
     assert retry.backoff_delay(40, retry.TRANSIENT, rng) <= retry.TRANSIENT.cap_s
     assert not retry.exhausted(7, retry.NOT_FOUND) and retry.exhausted(8, retry.NOT_FOUND)
-    assert not retry.exhausted(10_000, retry.OUTAGE)  # outages never use up attempts

@@ -10,8 +10,10 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stash import queries
 from stash.graphql import StashClient
 from sync import db
+from sync.meta import PhotoSetting
 from sync.state import SyncState
 
 if TYPE_CHECKING:
@@ -40,6 +42,12 @@ class TaskContext:
         return truthy_arg(self.args.get("dry_run", False))
 
     @property
+    def requested_by_hook(self) -> bool:
+        """A drain a hook asked for (``queries.HOOK_DRAIN_ARGS``); any other run was started by a
+        person (the Tasks page sends the manifest's defaultArgs only) or a sync task."""
+        return self.args.get("requested_by") == queries.HOOK_DRAIN_ARGS["requested_by"]
+
+    @property
     def sync_state(self) -> SyncState:
         if self._sync_state is None:
             self._sync_state = SyncState(str(self.db_path))
@@ -57,6 +65,8 @@ class TaskContext:
             from validation.settings import build_config, load_settings
 
             self._config = build_config(load_settings(self.stash))
+            # For the Performer hook, which reads no settings: is a new image worth a sync?
+            PhotoSetting(self.conn).note(self._config.performer_photo_settings is not None)
         return self._config
 
     def close(self) -> None:

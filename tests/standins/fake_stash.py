@@ -153,8 +153,17 @@ def default_cover(scene_id: int) -> bytes:
     return _png(16, 9, hashlib.sha256(f"scene-{scene_id}".encode()).digest()[:3])
 
 
-# Stash serves one static image for every scene whose cover has not been generated yet.
-DEFAULT_SCENE_IMAGE = _png(16, 9, b"\x80\x80\x80")
+# Stash serves one static image for every scene without a cover (a scan without cover generation,
+# sceneCreate without cover_image): its bundled placeholder SVG, 200 and image/svg+xml
+# (running_streams.go ServeScreenshot falls back to static.DefaultSceneImage, "scene/scene.svg").
+# This is a stand-in of the same kind: a play symbol on a grey field, as an SVG document.
+DEFAULT_SCENE_IMAGE = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1280 720">\n'
+    b'  <rect width="1280" height="720" fill="#2f2f2f"/>\n'
+    b'  <circle cx="640" cy="360" r="200" fill="#8a8a8a"/>\n'
+    b'  <path d="M580 260 L760 360 L580 460 Z" fill="#2f2f2f"/>\n'
+    b"</svg>\n"
+)
 
 
 def default_performer_image(name: str) -> bytes:
@@ -171,6 +180,9 @@ def _image_type(data: bytes) -> str:
         return "image/png"
     if data.startswith(b"\xff\xd8"):
         return "image/jpeg"
+    if data.lstrip().startswith((b"<svg", b"<?xml")):
+        # utils.ServeImage: Go sniffs an SVG as text/xml or text/plain and sends image/svg+xml.
+        return "image/svg+xml"
     return "application/octet-stream"
 
 
@@ -522,6 +534,7 @@ class FakeStash:
         session_max_age: int = DEFAULT_SESSION_MAX_AGE,
         port: int = 0,
         reject_unspecified_host: bool = True,
+        host: str = "0.0.0.0",
     ) -> None:
         self.plugin_dir = Path(plugin_dir).absolute()
         self.manifest: PluginManifest = load_manifest(self._find_manifest(manifest))
@@ -540,6 +553,9 @@ class FakeStash:
         self.session_max_age = session_max_age
         self._requested_port = port
         self.reject_unspecified_host = reject_unspecified_host
+        # Stash's configured ``host``, which it passes to plugins as server_connection.Host:
+        # 0.0.0.0 by default (listen everywhere), 127.0.0.1 when set so. It listens on 127.0.0.1.
+        self.host = host
 
         self._schema = build_schema(_standin_schema_source())
         self._attach_resolvers()
@@ -1569,6 +1585,17 @@ class FakeStash:
     ) -> dict[str, Any]:
         return self._rename("performer", performer_id, name, hooks)
 
+    def update_performer(self, performer_id: str | int, **input_fields: Any) -> dict[str, Any]:
+        """performerUpdate as the UI sends it, so Performer.Update.Post fires with this input and
+        its keys as inputFields: ``image=cover_data_url(data)`` is a new image (``["id", "image"]``),
+        ``favorite=True`` the heart. Either moves the performer's updated_at, and with it the
+        ``t=`` of its image_path."""
+        data = self._data(
+            "mutation($input: PerformerUpdateInput!) { performerUpdate(input: $input) { id name } }",
+            {"input": {"id": str(performer_id), **input_fields}},
+        )
+        return data["performerUpdate"]
+
     def rename_tag(self, tag_id: str | int, name: str, *, hooks: bool = True) -> dict[str, Any]:
         return self._rename("tag", tag_id, name, hooks)
 
@@ -1991,8 +2018,12 @@ class FakeStash:
                     parent = self._refs("studio", [data["parent_id"]])[0]
                 if data.get("name") is not None:
                     item.name = data["name"]
+                if kind == "performer" and "image" in data:
+                    # PerformerUpdate: an image in the input replaces the stored one, and an
+                    # empty or null one deletes it (UpdateImage with no data).
+                    item.extra["image"] = self._decode_cover(data["image"]) if data["image"] else None
                 for key, value in data.items():
-                    if key not in ("id", "name", "parent_id"):
+                    if key not in ("id", "name", "parent_id", "image"):
                         item.extra[key] = copy.deepcopy(value)
                 if kind == "studio" and "parent_id" in data:
                     item.extra["parent_id"] = parent
@@ -2085,6 +2116,7 @@ class FakeStash:
     def server_connection(self, cookie_value: str | None = None) -> dict[str, Any]:
         return server_connection(
             port=self.port,
+            host=self.host,
             cookie_value=cookie_value or self.session_value,
             stash_dir=self.stash_dir,
             plugin_dir=self.plugin_dir,
@@ -2143,6 +2175,10 @@ class FakeStash:
             self.stash_log.extend((level, prefix + msg) for level, msg in run.logs)
             if run.error is not None:
                 self.stash_log.append(("error", f"{prefix}plugin returned error: {run.error}"))
+            elif run.output is not None:
+                # task_plugin.go / plugins.go: a result is only logged at Debug, so whatever a
+                # person must read has to be an info (or higher) log line of its own.
+                self.stash_log.append(("debug", f"{prefix}plugin returned: {run.output}"))
         return run
 
     def _fire_hooks(

@@ -39,7 +39,6 @@ from sync import db
 from sync.error_log import ErrorLog
 from sync.ledger import Ledger
 from worker.context import TaskContext
-from worker.drain import retry
 from worker.drain.drift import DriftCheck
 from worker.drain.end import DrainEnd
 from worker.drain.outcomes import Outcome
@@ -232,13 +231,13 @@ class Drain:
                 self.work.ack(row_id)
 
     def _back_to_pending(self, jobs: list[tuple[int, dict[str, Any]]], *,
-                         reason: str | None = None, delay: float = 0.0) -> None:
-        """Jobs the drain took but will not process wait in the inbox again, no attempt counted."""
+                         reason: str | None = None, last: bool = False) -> None:
+        """Jobs the drain took but will not process are due again at once, no attempt counted
+        (``last``: behind every other queued job)."""
         if reason is None:
             reason = _first_sentence(self.stopped.message if self.stopped else "drain stopped")
-        not_before = time.time() + delay
         scene_ids = [int(job["scene_id"]) for _, job in jobs]
-        db.transaction(self.ctx.conn, lambda c: TaskInbox(c).return_unprocessed(scene_ids, not_before, reason))
+        db.transaction(self.ctx.conn, lambda c: TaskInbox(c).return_unprocessed(scene_ids, reason, last=last))
 
     def _finish(self) -> tuple[dict[str, Any], str | None]:
         output = self.stats.as_output()
@@ -386,10 +385,12 @@ class Drain:
         self.wake.set()
 
     def _stop_with_job(self, job: dict[str, Any], stop: _Stop) -> None:
-        """Put the job at hand back (no attempt counted, a short not-before) and stop."""
-        delay = retry.backoff_delay(1, retry.OUTAGE) if stop.kind == "outage" else 0.0
+        """Put the job at hand back and stop. It is due again as soon as Plex answers (an outage or
+        a refused token is not the scene's fault: no attempt counted, no retry time); after an
+        outage it goes behind the other queued jobs, so that the next drain does not try the very
+        same scene first (a timeout may be about that one item)."""
         reason = protocol.redact(_first_sentence(stop.message))
-        self._back_to_pending([(0, job)], reason=reason, delay=delay)
+        self._back_to_pending([(0, job)], reason=reason, last=stop.kind == "outage")
         ErrorLog(self.ctx.conn).record(int(job["scene_id"]), reason)
         self._stop(stop)
 
@@ -442,6 +443,8 @@ def run_drain(
     """
     config = ctx.config  # a settings problem ends the task here, before the lease
     _check_tls_warning(config)
+    if not ctx.requested_by_hook:
+        _everything_due(ctx)
     holder = lease.new_holder_id()
     if lease.acquire(ctx.conn, holder) is None:
         message = "a drain is already running; it will write the queued scenes, so this run exits"
@@ -456,6 +459,15 @@ def run_drain(
         return Drain(ctx, work, holder, on_outcome=on_outcome, progress=progress).run()
     finally:
         work.close()
+
+
+def _everything_due(ctx: TaskContext) -> None:
+    """A person started this run (the Tasks page, Retry failed, the scene page's button, a sync
+    task): every queued job is due now, whatever retry time it waits for. Done before the lease,
+    so a drain already running takes them too. A drain a hook asked for keeps the retry times."""
+    count = db.transaction(ctx.conn, lambda c: TaskInbox(c).make_all_due(time.time()))
+    if count:
+        protocol.info(f"{count} queued scene(s) waiting for a retry time are tried now (this run was started by hand)")
 
 
 def drain_summary(output: Any) -> str:

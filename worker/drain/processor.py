@@ -2,8 +2,7 @@
 
 The order is chosen so that the cheap checks come first and every Plex request is needed:
 
-1. The inbox row must still be ``queued`` for this job (a redelivered job whose row was already
-   completed, parked or delayed is stale and dropped).
+1. The inbox row must still be ``queued`` for this job (else the job is stale and dropped).
 2. **Read**: the scene from Stash now (the latest data wins; a deleted scene is dropped).
 3. **Short-circuit**: unless forced, ``sync_state`` may already cover this ``updated_at`` (a later
    sync did it), or the desired Plex state's hash may equal the one recorded with the binding
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from plex.current import CurrentState, from_ledger, photo_hash
 from plex.errors import PermanentSyncError, PlexItemGone, PlexUnavailable
 from plex.index import basename_key
-from plex.mapping import DesiredState, PerformerPhotos, desired_from_scene
+from plex.mapping import DesiredState, desired_from_scene
 from plex.session import PlexSession
 from plex.writer import ALLOWED, Plan, build_plan, poster_sha1
 from queue.inbox import FAILED, QUEUED, REVIEW, InboxEntry
@@ -45,6 +44,7 @@ from sync.state import SyncRecord
 from worker.drain import retry
 from worker.drain.matching import ItemFinder, NotInPlexYet, Target
 from worker.drain.outcomes import Outcome, Park, RetryLater
+from worker.drain.photo_versions import photo_settings
 from worker.drain.plex_scans import FINISHED, PlexScans
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class Processor:
         self.plex = plex
         self.scans = scans
         self.path_map = config.path_rules
-        self.photos: PerformerPhotos | None = config.performer_photo_settings
+        self.photos = photo_settings(ctx, config)
         self.now = now
         self.finder = ItemFinder(plex, self.path_map, strict_matching=config.strict_matching,
                                  name_owners=self._scenes_with_file_name)

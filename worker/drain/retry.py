@@ -20,9 +20,8 @@ Policy = namedtuple("Policy", "base_s cap_s max_attempts")
 NOT_FOUND = Policy(base_s=60.0, cap_s=4 * 3600.0, max_attempts=8)
 # One request failed (5xx on this item, a timeout): retried for a while, then reported.
 TRANSIENT = Policy(base_s=30.0, cap_s=3600.0, max_attempts=10)
-# Plex unreachable or the token refused: does not count as an attempt, the job is only delayed
-# a little so that a drain started right after does not retry the very same scene first.
-OUTAGE = Policy(base_s=15.0, cap_s=15.0, max_attempts=0)
+# Plex unreachable or the token refused is no policy here: the drain stops and the job is due
+# again as soon as Plex answers (worker.drain.engine), never delayed and never an attempt.
 
 
 def backoff_delay(attempt: int, policy: Policy, rng: random.Random | None = None) -> float:

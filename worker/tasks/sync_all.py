@@ -25,6 +25,7 @@ from worker.context import TaskContext
 from worker.drain.drift import DriftCheck, queue_drifted
 from worker.drain.engine import drain_summary, run_drain
 from worker.drain.outcomes import Outcome
+from worker.drain.photo_versions import photo_settings
 from worker.drain.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
 from worker.drain.processor import fields_hash
 from worker.drain.progress import band
@@ -49,7 +50,7 @@ class StashDrift:
     def __init__(self, ctx: TaskContext) -> None:
         self.ctx = ctx
         self.config = ctx.config
-        self.photos = self.config.performer_photo_settings
+        self.photos = photo_settings(ctx, self.config)
         self.checked = 0
         self.differed = 0
 
