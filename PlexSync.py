@@ -16,7 +16,7 @@ if not sys.path or os.path.abspath(sys.path[0] or os.curdir) != _HERE:
 
 TASK_MODES = ("process_queue", "sync_recent", "sync_all", "status", "retry_failed", "resync_scene")
 # Modes the scene page asks for with runPluginOperation (an answer, not a job).
-OPERATION_MODES = ("plex_link",)
+OPERATION_MODES = ("scene_status",)
 
 
 def _run_stash(raw: bytes) -> int:
@@ -37,9 +37,9 @@ def _run_stash(raw: bytes) -> int:
         if mode in OPERATION_MODES:
             # runPluginOperation from the scene page: Stash waits for it like a hook, so it
             # loads no task code and no package (stdlib only, like the hook).
-            from sync.plex_link import plex_link
+            from hooks.scene_status import scene_status
 
-            output, error = plex_link(connection, args)
+            output, error = scene_status(connection, args)
         elif mode in TASK_MODES:
             # Tasks (never hooks) first make the packages importable: vendor/, installed on demand.
             from worker.install.bootstrap import run_task
