@@ -1,25 +1,36 @@
-// PlexSync: a "Sync to Plex" button on Stash's scene page.
+// PlexSync on Stash's scene page: a "Sync to Plex" icon button and, for a scene PlexSync has
+// bound to a Plex item, an "Open in Plex" link, both in the scene toolbar.
 //
-// Clicking it queues the plugin task "Re-sync scenes" for the scene shown, then follows the
-// job until it ends and reports the outcome in a small toast. Plain DOM on purpose: Stash
-// offers no patch point for the scene toolbar, and no build step keeps the plugin a zip of
-// source files.
+// Rendered the way Stash renders its own toolbar icons: React and Font Awesome from
+// window.PluginApi, placed into the toolbar by patching the "ScenePage" component, feedback
+// through Stash's own toasts (PluginApi.hooks.useToast). React owns the controls, so they follow
+// client-side navigation and re-renders by themselves. No build step: the plugin stays a zip of
+// source files, so this is plain JavaScript with React.createElement.
+//
+// Layout of this file: one section per feature, each self-contained, after the shared helpers.
+//   1. Shared: constants, the GraphQL transport, running a plugin task / operation.
+//   2. Sync to Plex: queue the Re-sync task for a scene and follow its job.
+//   3. Scene status: ask the plugin (runPluginOperation) for the scene's Plex Web link and
+//      whether its last sync worked (Stash puts a task's error in its log, not on the job).
+//   4. The toolbar controls (a React component) and where they go (the ScenePage patch).
+// A new feature (e.g. something that runs when a page opens) is a new numbered section that
+// uses section 1 only.
 (function () {
   "use strict";
 
+  const api = window.PluginApi;
+  if (!api || !api.React || !api.patch) {
+    console.warn("PlexSync: this Stash has no plugin UI API (PluginApi); the scene page buttons are off");
+    return;
+  }
+  const React = api.React;
+  const el = React.createElement;
+
+  // ---------------------------------------------------------------------------------------------
+  // 1. Shared
+  // ---------------------------------------------------------------------------------------------
+
   const PLUGIN_ID = "PlexSync";
-  const TASK_NAME = "Re-sync scenes";
-  const CONTROL_CLASS = "plexsync-sync";
-  const TOAST_BOX_ID = "plexsync-toasts";
-  const TOOLBAR_SELECTOR = ".scene-toolbar-group";
-  // The toolbar renders once the scene has loaded; a page that never shows it must not keep
-  // an observer alive forever.
-  const TOOLBAR_WAIT_MS = 15000;
-  // Jobs run one at a time in Stash's queue, so ours may wait behind a scan. Two minutes of
-  // polling is enough for one scene; after that the job queue page is the better place to look.
-  const POLL_INTERVAL_MS = 2000;
-  const POLL_ATTEMPTS = 60;
-  const TOAST_MS = 8000;
 
   // The stock StashService.mutateRunPluginTask sends `args` while its document declares
   // `$args_map`, so Stash never sees the scene id; this document is sent by hand instead.
@@ -28,16 +39,15 @@ mutation PlexSyncRunTask($plugin_id: ID!, $task_name: String!, $description: Str
   runPluginTask(plugin_id: $plugin_id, task_name: $task_name, description: $description, args_map: $args_map)
 }`;
 
+  const RUN_OPERATION_MUTATION = `
+mutation PlexSyncRunOperation($plugin_id: ID!, $args: Map) {
+  runPluginOperation(plugin_id: $plugin_id, args: $args)
+}`;
+
   const FIND_JOB_QUERY = `
 query PlexSyncFindJob($id: ID!) {
   findJob(input: { id: $id }) { id status progress error }
 }`;
-
-  /** Scene id of a path such as /scenes/42 (or /stash/scenes/42/ behind a proxy), else null. */
-  function sceneIdFromPath(pathname) {
-    const match = /(?:^|\/)scenes\/(\d+)\/?$/.exec(pathname || "");
-    return match ? match[1] : null;
-  }
 
   /** Runs one GraphQL document; resolves to `data`, rejects with a readable message. */
   async function graphql(query, variables) {
@@ -73,173 +83,338 @@ query PlexSyncFindJob($id: ID!) {
     return body.data;
   }
 
-  function toastBox() {
-    let box = document.getElementById(TOAST_BOX_ID);
-    if (!box) {
-      box = document.createElement("div");
-      box.id = TOAST_BOX_ID;
-      box.setAttribute("role", "status");
-      box.setAttribute("aria-live", "polite");
-      box.style.cssText =
-        "position:fixed;right:1rem;bottom:1rem;z-index:1100;display:flex;" +
-        "flex-direction:column;gap:.5rem;max-width:24rem;";
-      document.body.appendChild(box);
-    }
-    return box;
+  /** Queues one of the plugin's tasks (Stash's job queue); resolves to the job id. */
+  async function runTask(taskName, description, argsMap) {
+    const data = await graphql(RUN_TASK_MUTATION, {
+      plugin_id: PLUGIN_ID,
+      task_name: taskName,
+      description,
+      args_map: argsMap,
+    });
+    return data.runPluginTask;
   }
 
-  /**
-   * Shows a message. Text only (textContent): job errors and GraphQL messages may echo
-   * scene titles or server output, which must never become markup. Errors stay until
-   * clicked so they are not missed; other toasts fade after a few seconds.
-   */
-  function toast(message, kind) {
-    const el = document.createElement("div");
-    el.className = `toast show plexsync-toast plexsync-toast-${kind}`;
-    el.dataset.kind = kind;
-    el.style.cssText =
-      "padding:.5rem .75rem;border-radius:.25rem;color:#fff;cursor:pointer;" +
-      `background:${kind === "error" ? "#a52834" : kind === "success" ? "#1e7e34" : "#394b59"};`;
-    el.textContent = `PlexSync: ${message}`;
-    el.title = "Click to close";
-    el.addEventListener("click", () => el.remove());
-    toastBox().appendChild(el);
-    if (kind !== "error") {
-      setTimeout(() => el.remove(), TOAST_MS);
-    }
-    return el;
+  /** Runs the plugin synchronously with exactly `args` (no defaultArgs); resolves to its output. */
+  async function runOperation(args) {
+    const data = await graphql(RUN_OPERATION_MUTATION, { plugin_id: PLUGIN_ID, args });
+    return data.runPluginOperation;
   }
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  /** Polls the job until it leaves the queue's active states; bounded by POLL_ATTEMPTS. */
-  async function followJob(jobId, sceneId) {
+  // ---------------------------------------------------------------------------------------------
+  // 2. Sync to Plex
+  // ---------------------------------------------------------------------------------------------
+
+  const RESYNC_TASK = "Re-sync scenes";
+  // Jobs run one at a time in Stash's queue, so ours may wait behind a scan. Two minutes of
+  // polling is enough for one scene; after that the job queue page is the better place to look.
+  const POLL_INTERVAL_MS = 2000;
+  const POLL_ATTEMPTS = 60;
+
+  /** Queues the Re-sync task for one scene; resolves to the job id. */
+  function queueResync(sceneId) {
+    return runTask(RESYNC_TASK, `Sync scene ${sceneId} to Plex`, { scene_id: sceneId });
+  }
+
+  /**
+   * Polls the job until it leaves the queue's active states. Resolves to
+   * {state: "synced"|"failed"|"cancelled"|"gone"|"slow", error?}; calls onStatus on each poll.
+   */
+  async function followJob(jobId, onStatus) {
     for (let attempt = 0; attempt < POLL_ATTEMPTS; attempt++) {
       await sleep(POLL_INTERVAL_MS);
       let job;
       try {
         job = (await graphql(FIND_JOB_QUERY, { id: jobId })).findJob;
       } catch (err) {
-        toast(`Failed: cannot follow job ${jobId}: ${err.message}`, "error");
-        return;
+        return { state: "failed", error: `cannot follow job ${jobId}: ${err.message}` };
       }
       if (!job) {
         // Stash keeps only a few finished jobs; an unknown id means it ended and was dropped.
-        toast(`Job ${jobId} has ended; see Settings → Logs for its result.`, "info");
-        return;
+        return { state: "gone" };
       }
       if (job.status === "FINISHED" && !job.error) {
-        toast(`Synced scene ${sceneId} to Plex.`, "success");
-        return;
+        return { state: "synced" };
       }
       if (job.status === "FINISHED" || job.status === "FAILED") {
-        toast(`Failed: ${job.error || "the task reported an error"}`, "error");
-        return;
+        return { state: "failed", error: job.error || "the task reported an error" };
       }
       if (job.status === "CANCELLED") {
-        toast(`Job ${jobId} was cancelled.`, "error");
-        return;
+        return { state: "cancelled" };
       }
+      onStatus(job.status);
     }
-    toast(`Job ${jobId} is still running; see the job queue.`, "info");
+    return { state: "slow" };
   }
 
-  async function syncScene(sceneId, button) {
-    button.disabled = true;
-    let jobId;
-    try {
-      const data = await graphql(RUN_TASK_MUTATION, {
-        plugin_id: PLUGIN_ID,
-        task_name: TASK_NAME,
-        description: `Sync scene ${sceneId} to Plex`,
-        args_map: { scene_id: sceneId },
+  // ---------------------------------------------------------------------------------------------
+  // 3. What PlexSync knows of a scene: its Open in Plex link and its sync state
+  // ---------------------------------------------------------------------------------------------
+
+  const PLEX_WEB_PREFIX = "https://app.plex.tv/desktop/#!/server/";
+
+  /**
+   * Asks the plugin (runPluginOperation, answered from its own database, no Plex request):
+   * {url, state, detail}. `url` is the scene's Plex Web page, or null when PlexSync has not
+   * bound the scene to a Plex item; only a Plex Web address is ever used as a link. `state` is
+   * synced, queued, failed, review or not_synced, with `detail` saying why.
+   */
+  async function sceneStatus(sceneId) {
+    const output = (await runOperation({ mode: "scene_status", scene_id: sceneId })) || {};
+    const url = typeof output.url === "string" && output.url.startsWith(PLEX_WEB_PREFIX) ? output.url : null;
+    return {
+      url,
+      state: String(output.state || "not_synced"),
+      detail: output.detail ? String(output.detail) : "",
+      syncedAt: typeof output.synced_at === "number" ? output.synced_at : null,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 4. The toolbar controls
+  // ---------------------------------------------------------------------------------------------
+
+  const TOOLBAR_GROUP = "scene-toolbar-group";
+  // Stash's theme colours (ui/v2.5/src/styles/_theme.scss: $success, $warning, $danger).
+  const SUCCESS_COLOUR = "#0f9960";
+  const WARNING_COLOUR = "#d9822b";
+  const DANGER_COLOUR = "#db3737";
+
+  function icons() {
+    const fa = api.libraries.FontAwesomeSolid;
+    return { sync: fa.faArrowsRotate, failed: fa.faTriangleExclamation, open: fa.faArrowUpRightFromSquare };
+  }
+
+  /** Stash's own Icon component (a FontAwesomeIcon with its `fa-icon` class). */
+  function Icon(props) {
+    const StashIcon = api.components && api.components.Icon;
+    if (StashIcon) {
+      return el(StashIcon, props);
+    }
+    const { FontAwesomeIcon } = api.libraries.ReactFontAwesome;
+    return el(FontAwesomeIcon, Object.assign({}, props, { className: `fa-icon ${props.className || ""}` }));
+  }
+
+  /** What the sync button shows: icon, colour and tooltip per state (the width never changes). */
+  function syncLook(sync) {
+    const fa = icons();
+    switch (sync.state) {
+      case "busy":
+        return { icon: fa.sync, spin: true, title: `Sync to Plex: ${sync.detail}` };
+      case "synced":
+        return { icon: fa.sync, color: SUCCESS_COLOUR, title: `Synced to Plex ${sync.at}. Click to sync again.` };
+      case "queued":
+        return { icon: fa.sync, color: WARNING_COLOUR, title: `Sync to Plex: waiting (${sync.detail}). Click to sync now.` };
+      case "failed":
+        return { icon: fa.failed, color: DANGER_COLOUR, title: `Sync to Plex failed: ${sync.detail}. Click to try again.` };
+      default:
+        return { icon: fa.sync, title: "Sync to Plex: send this scene to Plex now (PlexSync)" };
+    }
+  }
+
+  /** The button's state for what the plugin reported (null: the plugin could not be asked). */
+  function syncFromStatus(status) {
+    if (!status) return { state: "failed", detail: "PlexSync did not answer; see Settings → Logs" };
+    switch (status.state) {
+      case "synced": {
+        const when = status.syncedAt ? new Date(status.syncedAt * 1000) : null;
+        return { state: "synced", at: when ? `on ${when.toLocaleString()}` : "" };
+      }
+      case "queued":
+        return { state: "queued", detail: status.detail || "queued" };
+      case "failed":
+      case "review":
+        return { state: "failed", detail: status.detail || status.state };
+      default:
+        return { state: "idle" };
+    }
+  }
+
+  function PlexSyncControls(props) {
+    const sceneId = props.sceneId;
+    const Toast = api.hooks.useToast();
+    const { Button } = api.libraries.Bootstrap;
+    const [sync, setSync] = React.useState({ state: "idle" });
+    const [link, setLink] = React.useState(null);
+    const mounted = React.useRef(true);
+
+    /** The scene's status from the plugin; updates the link. Resolves to null on an error. */
+    const refreshStatus = React.useCallback(
+      () =>
+        sceneStatus(sceneId).then(
+          (status) => {
+            if (mounted.current) setLink(status.url);
+            return status;
+          },
+          (err) => {
+            console.warn(`PlexSync: no status for scene ${sceneId}: ${err.message}`);
+            return null;
+          }
+        ),
+      [sceneId]
+    );
+
+    React.useEffect(() => {
+      mounted.current = true;
+      refreshStatus().then((status) => {
+        // The state the scene is in when the page opens (a click meanwhile has its own).
+        if (status && mounted.current) setSync((now) => (now.state === "idle" ? syncFromStatus(status) : now));
       });
-      jobId = data.runPluginTask;
-    } catch (err) {
-      toast(`Failed: ${err.message}`, "error");
-      return;
-    } finally {
-      button.disabled = false;
-    }
-    toast(`Sync of scene ${sceneId} queued (job ${jobId}).`, "info");
-    await followJob(jobId, sceneId);
-  }
-
-  function makeControl(sceneId) {
-    const wrapper = document.createElement("span");
-    wrapper.className = CONTROL_CLASS;
-    wrapper.dataset.sceneId = sceneId;
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "btn btn-secondary minimal plexsync-sync-button";
-    button.title = "Queue this scene for Plex (PlexSync: Re-sync scenes)";
-    button.textContent = "Sync to Plex";
-    button.addEventListener("click", () => syncScene(sceneId, button));
-    wrapper.appendChild(button);
-    return wrapper;
-  }
-
-  function removeControls() {
-    document.querySelectorAll(`.${CONTROL_CLASS}`).forEach((el) => el.remove());
-  }
-
-  /** Resolves with the toolbar once it exists, or null after TOOLBAR_WAIT_MS or a newer page. */
-  function waitForToolbar(isCurrent) {
-    return new Promise((resolve) => {
-      const found = () => {
-        const groups = document.querySelectorAll(TOOLBAR_SELECTOR);
-        return groups.length ? groups[groups.length - 1] : null;
+      return () => {
+        mounted.current = false;
       };
-      const now = found();
-      if (now) {
-        resolve(now);
+    }, [refreshStatus]);
+
+    // State updates stop when the user has left the scene; the toasts still report the outcome.
+    const show = (next) => mounted.current && setSync(next);
+
+    async function onClick() {
+      show({ state: "busy", detail: "queueing…" });
+      let jobId;
+      try {
+        jobId = await queueResync(sceneId);
+      } catch (err) {
+        show({ state: "failed", detail: err.message });
+        Toast.error(`PlexSync: ${err.message}`);
         return;
       }
-      let timer = null;
-      const observer = new MutationObserver(() => {
-        const toolbar = isCurrent() ? found() : null;
-        if (toolbar || !isCurrent()) {
-          observer.disconnect();
-          clearTimeout(timer);
-          resolve(toolbar);
+      show({ state: "busy", detail: `job ${jobId} queued…` });
+      Toast.success(`PlexSync: scene ${sceneId} queued (job ${jobId})`);
+      const end = await followJob(jobId, (status) =>
+        show({ state: "busy", detail: `job ${jobId} ${status.toLowerCase()}…` })
+      );
+      if (end.state === "synced") {
+        // The job finished; whether the scene reached Plex is in the plugin's database.
+        const next = syncFromStatus(await refreshStatus());
+        show(next);
+        if (next.state === "synced") {
+          Toast.success(`PlexSync: scene ${sceneId} synced to Plex`);
+        } else if (next.state === "queued") {
+          Toast.toast({ variant: "warning", content: `PlexSync: scene ${sceneId} waits: ${next.detail}` });
+        } else {
+          const detail = next.detail || "not synced; see Settings → Logs";
+          show({ state: "failed", detail });
+          Toast.error(`PlexSync: scene ${sceneId} failed: ${detail}`);
         }
-      });
-      observer.observe(document.body, { childList: true, subtree: true });
-      timer = setTimeout(() => {
-        observer.disconnect();
-        resolve(null);
-      }, TOOLBAR_WAIT_MS);
-    });
+      } else if (end.state === "failed") {
+        show({ state: "failed", detail: end.error });
+        Toast.error(`PlexSync: scene ${sceneId} failed: ${end.error}`);
+      } else {
+        show({ state: "idle" });
+        const why = { cancelled: "was cancelled", gone: "ended; see Logs", slow: "still running" };
+        Toast.toast({ variant: "warning", content: `PlexSync: job ${jobId} ${why[end.state]}` });
+      }
+    }
+
+    const look = syncLook(sync);
+    const controls = [
+      el(
+        "span",
+        { key: "sync", className: "plexsync-sync", "data-scene-id": sceneId, "data-state": sync.state },
+        el(
+          Button,
+          {
+            variant: "secondary",
+            className: "minimal plexsync-sync-button",
+            title: look.title,
+            "aria-label": look.title,
+            disabled: sync.state === "busy",
+            onClick,
+          },
+          el(Icon, { icon: look.icon, spin: !!look.spin, color: look.color })
+        )
+      ),
+    ];
+    if (link) {
+      controls.push(
+        el(
+          "span",
+          { key: "open", className: "plexsync-open", "data-scene-id": sceneId },
+          el(
+            Button,
+            {
+              variant: "secondary",
+              className: "minimal plexsync-open-button",
+              href: link,
+              target: "_blank",
+              rel: "noopener noreferrer",
+              title: "Open in Plex (Plex Web, new tab)",
+              "aria-label": "Open in Plex",
+            },
+            el(Icon, { icon: icons().open })
+          )
+        )
+      );
+    }
+    return el(React.Fragment, null, controls);
   }
 
-  // Each navigation bumps the generation; a slower wait from an earlier page then gives up
-  // instead of inserting a button for the wrong scene.
-  let generation = 0;
-
-  async function onLocation(pathname) {
-    const mine = ++generation;
-    const sceneId = sceneIdFromPath(pathname);
-    const existing = document.querySelector(`.${CONTROL_CLASS}`);
-    if (existing && existing.dataset.sceneId === sceneId) {
-      return; // Same scene (repeat event): keep the one button there is.
-    }
-    removeControls();
-    if (!sceneId) {
-      return;
-    }
-    const toolbar = await waitForToolbar(() => mine === generation);
-    if (!toolbar || mine !== generation) {
-      return;
-    }
-    toolbar.appendChild(makeControl(sceneId));
+  function isToolbarGroup(node) {
+    const cls = node.props && node.props.className;
+    return typeof cls === "string" && cls.split(/\s+/).includes(TOOLBAR_GROUP);
   }
 
-  const api = window.PluginApi;
-  if (api && api.Event && typeof api.Event.addEventListener === "function") {
-    api.Event.addEventListener("stash:location", (event) => {
-      const loc = event && event.detail && event.detail.data && event.detail.data.location;
-      onLocation(loc && loc.pathname ? loc.pathname : window.location.pathname);
-    });
+  /**
+   * A copy of the rendered tree with `extra` in the scene toolbar's last group, before its last
+   * item (Stash's "⋮" operations menu); null when the tree has no toolbar group. Only the
+   * elements on the way to that group are copied, so React keeps everything else as it is.
+   */
+  function withControls(node, extra) {
+    if (Array.isArray(node)) {
+      for (let i = node.length - 1; i >= 0; i--) {
+        const replaced = withControls(node[i], extra);
+        if (replaced !== null) {
+          const copy = node.slice();
+          copy[i] = replaced;
+          return copy;
+        }
+      }
+      return null;
+    }
+    if (!React.isValidElement(node) || !node.props) {
+      return null;
+    }
+    const children = node.props.children;
+    if (isToolbarGroup(node)) {
+      const items = children === undefined || children === null ? [] : [].concat(children);
+      const at = Math.max(items.length - 1, 0);
+      return React.cloneElement(node, undefined, ...items.slice(0, at), extra, ...items.slice(at));
+    }
+    if (children === undefined || children === null) {
+      return null;
+    }
+    const replaced = withControls(children, extra);
+    if (replaced === null) {
+      return null;
+    }
+    return Array.isArray(children)
+      ? React.cloneElement(node, undefined, ...replaced)
+      : React.cloneElement(node, undefined, replaced);
   }
-  onLocation(window.location.pathname);
+
+  let warnedNoToolbar = false;
+
+  // Stash calls a patched component's "after" functions with the render's arguments and then
+  // its result (ui/v2.5/src/patch.tsx): (props, ref-or-context, result).
+  api.patch.after("ScenePage", function () {
+    const props = arguments[0];
+    const result = arguments[arguments.length - 1];
+    const scene = props && props.scene;
+    if (!scene || scene.id === undefined || scene.id === null) {
+      return result;
+    }
+    const sceneId = String(scene.id);
+    // Keyed by scene: moving to another scene (the page stays mounted) starts afresh.
+    const extra = el(PlexSyncControls, { key: `plexsync-${sceneId}`, sceneId });
+    const patched = withControls(result, extra);
+    if (patched === null) {
+      if (!warnedNoToolbar) {
+        warnedNoToolbar = true;
+        console.warn("PlexSync: no .scene-toolbar-group on the scene page; the Sync to Plex button is off");
+      }
+      return result;
+    }
+    return patched;
+  });
 })();

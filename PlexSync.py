@@ -15,6 +15,8 @@ if not sys.path or os.path.abspath(sys.path[0] or os.curdir) != _HERE:
     sys.path.insert(0, _HERE)
 
 TASK_MODES = ("process_queue", "sync_recent", "sync_all", "status", "retry_failed", "resync_scene")
+# Modes the scene page asks for with runPluginOperation (an answer, not a job).
+OPERATION_MODES = ("scene_status",)
 
 
 def _run_stash(raw: bytes) -> int:
@@ -32,19 +34,26 @@ def _run_stash(raw: bytes) -> int:
         if hook_context is not None:
             return _run_hook(connection, hook_context)
         mode = args.get("mode")
-        if mode not in TASK_MODES:
+        if mode in OPERATION_MODES:
+            # runPluginOperation from the scene page: Stash waits for it like a hook, so it
+            # loads no task code and no package (stdlib only, like the hook).
+            from hooks.scene_status import scene_status
+
+            output, error = scene_status(connection, args)
+        elif mode in TASK_MODES:
+            # Tasks (never hooks) first make the packages importable: vendor/, installed on demand.
+            from worker.install.bootstrap import run_task
+
+            output, error = run_task(str(mode), args, connection)
+        else:
             message = (
-                f"unknown mode {mode!r}: expected a hook or one of {', '.join(TASK_MODES)}"
+                f"unknown mode {mode!r}: expected a hook or one of {', '.join(TASK_MODES + OPERATION_MODES)}"
                 if mode is not None
                 else "args has neither mode nor hookContext; Stash sends one of them"
             )
             protocol.error(message)
             protocol.emit_result(None, message)
             return 1
-        # Tasks (never hooks) first make the packages importable: vendor/, installed on demand.
-        from worker.install.bootstrap import run_task
-
-        output, error = run_task(str(mode), args, connection)
         if error:
             protocol.error(error)
         protocol.emit_result(output, error)

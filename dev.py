@@ -58,6 +58,30 @@ def ensure_chromium() -> None:
         print("chromium could not be installed; the browser tests will be skipped", flush=True)
 
 
+UI_STANDIN = ROOT / "tests" / "standins" / "web"
+
+
+def ensure_ui_standin() -> None:
+    """The scene page's stand-in runs on the libraries Stash's UI hands plugins (React,
+    react-bootstrap, Font Awesome, at Stash's versions): installed from the npm registry by
+    its lockfile into tests/standins/web/node_modules, again only when the lockfile changes."""
+    lock = UI_STANDIN / "package-lock.json"
+    stamp = UI_STANDIN / "node_modules" / ".installed"
+    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    if not shutil.which("npm") and shutil.which("apt-get") and os.name == "posix" and os.geteuid() == 0:
+        try:
+            run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null", shell=True)
+        except subprocess.CalledProcessError:
+            pass
+    npm = shutil.which("npm")
+    if not npm:
+        print("npm not found; the scene-page browser tests will be skipped", flush=True)
+        return
+    run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(UI_STANDIN)])
+    stamp.touch()
+
+
 def venv_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -96,6 +120,7 @@ def pytest(args: list[str]) -> None:
 def test(args: list[str]) -> int:
     """Everything CI runs, or with arguments only ``pytest ARGS`` (e.g. a file or ``-k``)."""
     setup()
+    ensure_ui_standin()
     if args:
         pytest(args)
         return 0

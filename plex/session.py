@@ -9,6 +9,7 @@ edits made in Plex lists only what changed (``check_changes``), without either o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,11 +28,14 @@ class PlexSession:
     """One drain's view of one Plex server."""
 
     def __init__(self, settings: PlexSettings, data_dir: Path | str, *, on_listed: OnListed | None = None,
-                 **timeouts: float) -> None:
+                 on_connected: Callable[[str], None] | None = None, **timeouts: float) -> None:
         self.settings = settings
         self.data_dir = Path(data_dir)
         self.timeouts = timeouts
         self.on_listed = on_listed
+        # Told the server's machineIdentifier once plexapi has connected (it costs no request:
+        # the connection's own GET / carries it).
+        self.on_connected = on_connected
         self._http: PlexHttp | None = None
         self._server: Any = None
         self._index: PlexIndex | None = None
@@ -67,6 +71,8 @@ class PlexSession:
         """plexapi's server, for reading and writing items (connected on first use)."""
         if self._server is None:
             self._server = self._as_outage(connect, self.settings, self.data_dir, **self.timeouts)
+            if self.on_connected is not None:
+                self.on_connected(str(getattr(self._server, "machineIdentifier", None) or ""))
         return self._server
 
     @staticmethod

@@ -175,3 +175,35 @@ class PhotoSetting:
         """Record the setting in force; writes only when it changed."""
         if self.is_on() != on:
             self.meta.set_many({self.KEY: "on" if on else "off"})
+
+
+class PlexServerIdentity:
+    """The ``machineIdentifier`` of the Plex server PlexSync last connected to.
+
+    Plex Web addresses an item by server and rating key (``app.plex.tv/desktop/#!/server/...``),
+    so with the ledger's rating key this is all the scene page's *Open in Plex* link needs: the
+    lookup that answers it never asks Plex. Recorded by tasks whenever plexapi connects.
+    """
+
+    KEY = "plex.machine_identifier"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def remember(self, machine_identifier: str) -> None:
+        """Store it if it is a plausible identifier and differs from the stored one (a read
+        otherwise, so a drain does not write on every connection)."""
+        if is_machine_identifier(machine_identifier) and self.get() != machine_identifier:
+            self.meta.set_many({self.KEY: machine_identifier})
+
+    def get(self) -> str | None:
+        """The stored identifier, or None (never connected, or unreadable)."""
+        value = self.meta.get(self.KEY)
+        return value if value is not None and is_machine_identifier(value) else None
+
+
+def is_machine_identifier(value: object) -> bool:
+    """Plex's identifiers are 40 hex digits; allow any short run of URL-safe characters, since
+    the value goes into a link unescaped."""
+    return isinstance(value, str) and 0 < len(value) <= 128 and all(
+        c.isascii() and (c.isalnum() or c in "-_") for c in value)

@@ -54,6 +54,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from . import stash_ui
 from .plugin_runner import (
     DEFAULT_SESSION_MAX_AGE,
     GoMap,
@@ -598,6 +599,8 @@ class FakeStash:
         self._job_thread: threading.Thread | None = None
         self._stopping = False
 
+        # A test's script appended to the web UI stand-in's page (stash_ui.page_html).
+        self.ui_harness = ""
         self._faults = _Faults()
         self._server: _Server | None = None
         self._server_thread: threading.Thread | None = None
@@ -786,6 +789,8 @@ class FakeStash:
                 kind, match = image
                 self._record_image(kind, match.group(1), handler, params, auth, status, token)
 
+        if method == "GET" and image is None and self._serve_ui(handler, path, params):
+            return
         if path == "/login" and method == "GET":
             # allowUnauthenticated: the login page is what a redirected client ends up with.
             _send(handler, 200, _LOGIN_PAGE, "text/html; charset=utf-8")
@@ -880,6 +885,38 @@ class FakeStash:
     def set_api_key(self, key: str | None) -> None:
         """Settings → Security → API Key: generate (a string) or clear (None) the key."""
         self.api_key = key or None
+
+    def _serve_ui(self, handler: _Handler, path: str, params: dict[str, str]) -> bool:
+        """The web UI stand-in (tests/standins/stash_ui.py) for a browser test: the page for any
+        UI route, the plugin's JavaScript, the libraries. The page comes with the user's session
+        cookie, as after a login, so the page's GraphQL calls are the user's."""
+        if path == stash_ui.ASSET_PREFIX + "wait-jobs":
+            # Not Stash: a browser test's hold. While this request is open, headless Chromium's
+            # virtual time stands still, so the page's job polling waits for the real job.
+            self._wait_finished_jobs(int(params.get("finished") or 1), timeout=120)
+            _send(handler, 200, b"done\n", "text/plain; charset=utf-8")
+            return True
+        reply = stash_ui.serve(path, plugin_dir=self.plugin_dir, plugin_id=self.plugin_id,
+                               harness=self.ui_harness)
+        if reply is None:
+            return False
+        status, content_type, body = reply
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Cache-Control", "no-store")
+        if content_type.startswith("text/html"):
+            handler.send_header("Set-Cookie", f"session={self.session_value}; Path=/; HttpOnly")
+        handler.end_headers()
+        handler.wfile.write(body)
+        return True
+
+    def _wait_finished_jobs(self, count: int, timeout: float) -> None:
+        with self._job_cv:
+            self._job_cv.wait_for(
+                lambda: sum(j.status in ("FINISHED", "FAILED", "CANCELLED") for j in self._jobs.values()) >= count,
+                timeout=timeout,
+            )
 
     def _chain_for(self, token: str | None) -> tuple[tuple[str, str], ...] | None:
         if token is None:

@@ -38,6 +38,7 @@ from stash.graphql import StashError, StashUnavailable
 from sync import db
 from sync.error_log import ErrorLog
 from sync.ledger import Ledger
+from sync.meta import PlexServerIdentity
 from worker.context import TaskContext
 from worker.drain.drift import DriftCheck
 from worker.drain.end import DrainEnd
@@ -108,7 +109,8 @@ class Drain:
         self.work = work
         self.holder = holder
         drift = DriftCheck(lambda: Ledger(ctx.conn))
-        self.plex = plex or PlexSession(self.config, ctx.data_dir, on_listed=drift)
+        self.plex = plex or PlexSession(self.config, ctx.data_dir, on_listed=drift,
+                                        on_connected=lambda mid: PlexServerIdentity(ctx.conn).remember(mid))
         self.scans = PlexScans(self.plex)
         self.processor = Processor(ctx, self.config, self.plex, scans=self.scans)
         self.synced_now: dict[int, str] = {}  # scene -> the updated_at this drain put in Plex
