@@ -108,7 +108,7 @@ def item_state(http: PlexHttp, rating_key: int) -> PlayState | None:
 def scrobble(http: PlexHttp, rating_key: int) -> None:
     """Mark one play of the item (plexapi ``markPlayed``): ``viewCount`` + 1."""
     http.query(f"/:/scrobble?key={int(rating_key)}&identifier={quote(IDENTIFIER)}",
-               what=f"marking Plex item {rating_key} played")
+               what=f"marking Plex item {rating_key} played", once=True)
 
 
 def set_progress(http: PlexHttp, rating_key: int, offset_ms: int) -> None:

@@ -5,7 +5,9 @@ Its own tables, beside the ledger of metadata:
 
 * ``watch_items``: per Plex item, the ``viewCount`` PlexSync has accounted for (plays it copied to
   Stash, plays its own scrobbles made, and the plays the item had when the exchange began) and the
-  ``lastViewedAt`` seen with it. A listing's ``viewCount`` above it is that many new plays in Plex.
+  ``lastViewedAt`` seen with it (``own``: the count was last raised by PlexSync's own scrobble,
+  whose ``lastViewedAt`` it has not seen yet). A listing's ``viewCount`` above it is that many new
+  plays in Plex.
 * ``watch_plays``: one row per play exchanged, per scene, at its time in Stash's history
   (``origin`` ``plex``: copied from Plex into Stash; ``stash``: a Stash play marked in Plex, with
   the ``viewCount`` the item reaches once the scrobble lands). A row is written BEFORE the write
@@ -31,7 +33,8 @@ WATCH = db.register(db.Table("watch_items", """
 CREATE TABLE IF NOT EXISTS watch_items (
     rating_key INTEGER PRIMARY KEY,
     views INTEGER NOT NULL,
-    viewed_at INTEGER
+    viewed_at INTEGER,
+    own INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS watch_plays (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,8 +63,8 @@ _CHUNK = 500
 Play = namedtuple("Play", "id scene_id rating_key played_at origin plex_views done")
 # A play about to be written: (scene, item, unix time) and, for a scrobble, Plex's count after it.
 NewPlay = namedtuple("NewPlay", "scene_id rating_key played_at plex_views", defaults=(None,))
-# An item as a listing showed it: its count and the time of its last play.
-Seen = namedtuple("Seen", "views viewed_at")
+# An item as a listing showed it: its count and the time of its last play (``own``: see above).
+Seen = namedtuple("Seen", "views viewed_at own", defaults=(False,))
 
 
 def _chunks(values: list[int]) -> Iterable[list[int]]:
@@ -102,11 +105,11 @@ class WatchLedger:
         found: dict[int, Seen] = {}
         for chunk in _chunks(sorted({int(k) for k in rating_keys})):
             marks = ",".join("?" * len(chunk))
-            for key, views, viewed_at in self.conn.execute(
-                f"SELECT rating_key, views, viewed_at FROM watch_items WHERE rating_key IN ({marks})",  # noqa: S608 - placeholders only
+            for key, views, viewed_at, own in self.conn.execute(
+                f"SELECT rating_key, views, viewed_at, own FROM watch_items WHERE rating_key IN ({marks})",  # noqa: S608 - placeholders only
                 chunk,
             ):
-                found[int(key)] = Seen(int(views), viewed_at)
+                found[int(key)] = Seen(int(views), viewed_at, bool(own))
         return found
 
     def record_plex_look(self, items: dict[int, Seen], plays: list[NewPlay],
@@ -116,8 +119,9 @@ class WatchLedger:
 
         def work(c: sqlite3.Connection) -> list[Play]:
             c.executemany(
-                "INSERT INTO watch_items (rating_key, views, viewed_at) VALUES (?, ?, ?)"
-                " ON CONFLICT(rating_key) DO UPDATE SET views = excluded.views, viewed_at = excluded.viewed_at",
+                "INSERT INTO watch_items (rating_key, views, viewed_at, own) VALUES (?, ?, ?, 0)"
+                " ON CONFLICT(rating_key) DO UPDATE SET views = excluded.views, viewed_at = excluded.viewed_at,"
+                " own = 0",
                 [(int(k), int(s.views), s.viewed_at) for k, s in items.items()],
             )
             self._write_marks(c, marks)
@@ -175,15 +179,16 @@ class WatchLedger:
 
     def settle(self, play_ids: Iterable[int], views: dict[int, int] | None = None) -> None:
         """The writes of these rows landed: mark them done and raise the items' accounted counts
-        to at least ``views`` (a scrobble's own play), in one transaction; idempotent."""
+        to at least ``views`` (a scrobble's own play, marked ``own``), in one transaction;
+        idempotent."""
         ids = [(int(i),) for i in play_ids]
 
         def work(c: sqlite3.Connection) -> None:
             c.executemany("UPDATE watch_plays SET done = 1 WHERE id = ?", ids)
             for key, count in (views or {}).items():
                 c.execute(
-                    "INSERT INTO watch_items (rating_key, views) VALUES (?, ?) ON CONFLICT(rating_key)"
-                    " DO UPDATE SET views = max(views, excluded.views)", (int(key), int(count)),
+                    "INSERT INTO watch_items (rating_key, views, own) VALUES (?, ?, 1) ON CONFLICT(rating_key)"
+                    " DO UPDATE SET views = max(views, excluded.views), own = 1", (int(key), int(count)),
                 )
 
         if ids or views:

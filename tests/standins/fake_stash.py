@@ -370,6 +370,8 @@ class _Faults:
     fail_remaining: int | None = None  # None = every request until cleared
     # Documents containing the key are executed, then their answer waits (see hold_after).
     holds: dict[str, tuple[float, threading.Event]] = field(default_factory=dict)
+    # Documents containing the key are answered 503 without being executed (see refuse).
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -712,7 +714,21 @@ class FakeStash:
         self._faults.holds[contains] = (max(0.0, float(seconds)), started)
         return started
 
+    def refuse(self, contains: str, count: int = 1) -> None:
+        """Answer the next ``count`` documents that contain ``contains`` with a 503, unexecuted
+        (the write never landed), while every other document is answered."""
+        self._faults.refusals[contains] = count
+
+    def _take_refusal(self, query: object) -> bool:
+        with self._lock:
+            for needle, left in list(self._faults.refusals.items()):
+                if isinstance(query, str) and needle in query and left > 0:
+                    self._faults.refusals[needle] = left - 1
+                    return True
+        return False
+
     def clear_faults(self) -> None:
+        self._faults.refusals.clear()
         self._faults.holds.clear()
         self._faults.delay = 0.0
         self._faults.fail_status = None
@@ -839,8 +855,11 @@ class FakeStash:
             }
             _send(handler, 400, json.dumps(reply).encode(), "application/json")
             return
-        status, reply = self._handle_graphql(payload, token or "", f"http://{host}", via="http")
         query_text = payload.get("query") if isinstance(payload, dict) else None
+        if self._take_refusal(query_text):
+            _send(handler, 503, b"fake stash: refused\n", "text/plain; charset=utf-8")
+            return
+        status, reply = self._handle_graphql(payload, token or "", f"http://{host}", via="http")
         for needle, (seconds, started) in list(self._faults.holds.items()):
             if isinstance(query_text, str) and needle in query_text:
                 started.set()
