@@ -17,7 +17,7 @@ Its own tables, beside the ledger of metadata:
 * ``watch_resume``: per scene, the resume point (seconds) last exchanged, either way.
 * ``watch_marks``: where the next look starts (``section:<key>``: the newest ``lastViewedAt``
   listed in that Plex library; ``stash``: PlexSync's clock when it last asked Stash, and
-  ``stash_from``: when it first did) and the mode in force (``mode``).
+  ``stash_from``: when it first did).
 """
 
 from __future__ import annotations

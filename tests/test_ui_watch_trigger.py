@@ -42,7 +42,7 @@ PAGE = """<!doctype html>
   const target = new EventTarget();
   window.PluginApi = { Event: { addEventListener: (t, fn) => target.addEventListener(t, fn) } };
   const params = new URLSearchParams(location.search);
-  const KEY = "%(key)s";
+  const KEY = "__STAMP_KEY__";
   if (params.has("stamp")) {
     localStorage.setItem(KEY, String(Date.now() - Number(params.get("stamp")) * 60000));
   }
@@ -63,7 +63,7 @@ PAGE = """<!doctype html>
 </script>
 <script src="plugin/PlexSync/javascript"></script>
 </body></html>
-""" % {"key": STAMP_KEY}
+""".replace("__STAMP_KEY__", STAMP_KEY)
 
 
 @dataclass

@@ -284,3 +284,67 @@ def test_a_scrobble_whose_answer_was_lost_is_not_sent_again(world) -> None:
     assert plex.play_state(rk)["viewCount"] == 1
     assert len([r for r in plex.log_snapshot() if r.path == "/:/scrobble"]) == 1
     assert len(stash.play_history(a)) == 1
+
+
+def test_plays_from_before_the_exchange_began_are_not_copied_and_off_pauses(world) -> None:
+    stash, plex = world
+    lib = start(world, ["A", "B"], mode="off")
+    (a, rk_a), (b, rk_b) = lib["A"], lib["B"]
+    plex.play(rk_a, at=T0)
+    plex.play(rk_a, at=T0 + 5)
+    stash.add_play(b)
+    time.sleep(1.5)  # Stash stamps whole seconds: the play is before the exchange begins
+    configure(stash, plex.url, watch_state="both")
+    run = sync_watch(stash)
+    assert run.output["watch_state"]["libraries_counted"] == ["Movies"]
+    sync_watch(stash)
+    assert stash.play_history(a) == [] and plex.play_state(rk_b)["viewCount"] == 0
+
+    plex.play(rk_a, at=T0 + 600)  # from now on, every play counts: exactly the new one
+    sync_watch(stash)
+    assert stash.play_history(a) == [utc(T0 + 600)]
+
+    configure(stash, plex.url, watch_state="off")  # a pause: what is played meanwhile waits
+    sync_watch(stash)
+    run_task(stash, "Process queue")
+    plex.play(rk_a, at=T0 + 700)
+    stash.add_play(b)
+    run_task(stash, "Process queue")
+    assert stash.play_history(a) == [utc(T0 + 600)] and plex.play_state(rk_b)["viewCount"] == 0
+    configure(stash, plex.url, watch_state="both")
+    sync_watch(stash)
+    sync_watch(stash)
+    assert stash.play_history(a) == [utc(T0 + 600), utc(T0 + 700)]
+    assert plex.play_state(rk_b)["viewCount"] == 1
+
+
+def test_every_drain_exchanges_and_a_quiet_one_asks_little(world) -> None:
+    stash, plex = world
+    plex.add_section(2, "Clips", "movie", ["/media/clips"])
+    lib = start(world, ["A", "B"])
+    a, rk_a = lib["A"]
+    clip = stash.add_scene("Clip", ["/media/clips/c.mp4"])
+    plex.add_movie(2, "c", ["/media/clips/c.mp4"])
+    run_task(stash, "Sync all scenes")
+    sync_watch(stash)
+
+    def quiet_drain() -> tuple[int, int]:
+        plex.clear_log()
+        mark = stash.document_mark()
+        run = run_task(stash, "Process queue")
+        assert run.error is None, run.logs
+        return len(plex.log_snapshot()), len(stash.documents_since(mark))
+
+    plex_both, stash_both = quiet_drain()
+    played = [r for r in plex.log_snapshot() if "lastViewedAt" in r.query]
+    assert sorted(r.path for r in played) == ["/library/sections/1/all", "/library/sections/2/all"]
+    configure(stash, plex.url, watch_state="off")
+    quiet_drain()  # writes the defaults configure() left out back to Stash (a document of its own)
+    plex_off, stash_off = quiet_drain()
+    assert (plex_both - plex_off, stash_both - stash_off) == (2, 1)  # a listing per library, one query
+
+    configure(stash, plex.url, watch_state="both")
+    plex.play(rk_a, at=T0)
+    stash.update_scene(clip, title="Clip, renamed")  # an edit's drain, not the watch task
+    stash.wait_for_jobs(120)
+    assert stash.play_history(a) == [utc(T0)]

@@ -12,10 +12,12 @@ played. In order:
 4. write plays from Plex into Stash (``sceneAddPlay`` at Plex's times) and Stash plays into Plex
    (one scrobble each), then resume points; each write is settled after it landed.
 
-The plays are the plex_token account's. ``off`` asks nothing of either side and forgets where it
-looked, so turning it on again starts afresh: plays made while it was off are not copied, and
-neither are plays from before the exchange first began. A play unmarked in Plex (unwatched)
-removes nothing from Stash. The drain holds its lease throughout, so two exchanges never overlap.
+The plays are the plex_token account's. Plays from before the exchange first looked at a side
+are not copied (a library's first listing only counts). ``off`` asks nothing of either side and
+pauses the exchange: turned on again, it continues from where it last looked, so plays made
+meanwhile are exchanged then (``plex_to_stash`` likewise pauses the Stash side). A play unmarked
+in Plex (unwatched) removes nothing from Stash. The drain holds its lease throughout, so two
+exchanges never overlap.
 """
 
 from __future__ import annotations
@@ -30,10 +32,9 @@ from stash.graphql import StashError
 from sync.ledger import Ledger
 from sync.watch_ledger import PLEX, NewPlay, Play, WatchLedger
 from worker.context import TaskContext
-from worker.drain.watch_look import STASH_FROM, STASH_MARK, News, look_at_plex, look_at_stash
+from worker.drain.watch_look import News, look_at_plex, look_at_stash
 from worker.drain.watch_write import WatchWriter
 
-MODE_MARK = "mode"
 RESUME_TOLERANCE_S = 1.0
 
 
@@ -41,13 +42,10 @@ def exchange(ctx: TaskContext, plex: PlexSession) -> dict[str, Any]:
     """One exchange; its figures (empty when off). Raises PlexAuthError (the token was refused);
     any other failure of a side is logged and its plays wait for the next drain."""
     mode = ctx.config.watch_state
+    if mode == "off":
+        return {}
     watch = WatchLedger(ctx.conn)
     marks = watch.marks()
-    if mode == "off":
-        if marks:
-            watch.set_marks(dict.fromkeys(marks))
-        return {}
-    marks = _follow_mode(watch, marks, mode)
     writer = WatchWriter(ctx.stash, lambda: plex.http, watch)
     _settle_interrupted(writer, watch.pending())
     ledger = Ledger(ctx.conn)
@@ -76,18 +74,6 @@ def exchange(ctx: TaskContext, plex: PlexSession) -> dict[str, Any]:
                       "exchanged (earlier ones are not copied)")
     _log(writer)
     return report
-
-
-def _follow_mode(watch: WatchLedger, marks: dict[str, str], mode: str) -> dict[str, str]:
-    """The marks in force for ``mode``: without ``both``, Stash is not looked at, so its marks go
-    (turning ``both`` on later starts its look afresh)."""
-    drop = [STASH_MARK, STASH_FROM] if mode != "both" else []
-    changes: dict[str, str | None] = {name: None for name in drop if name in marks}
-    if marks.get(MODE_MARK) != mode:
-        changes[MODE_MARK] = mode
-    if changes:
-        watch.set_marks(changes)
-    return {name: value for name, value in {**marks, **changes}.items() if value is not None}
 
 
 def _settle_interrupted(writer: WatchWriter, pending: list[Play]) -> None:
