@@ -348,3 +348,15 @@ def test_every_drain_exchanges_and_a_quiet_one_asks_little(world) -> None:
     stash.update_scene(clip, title="Clip, renamed")  # an edit's drain, not the watch task
     stash.wait_for_jobs(120)
     assert stash.play_history(a) == [utc(T0)]
+
+
+@pytest.mark.parametrize("value", ["sometimes", "plex->stash", True])
+def test_a_wrong_watch_state_is_one_error_naming_the_three_values(world, value) -> None:
+    stash, plex = world
+    configure(stash, plex.url, watch_state=value)
+    run = run_task(stash, "Sync watch state")
+    assert "watch_state" in run.error
+    for word in ("off", "plex_to_stash", "both", "Settings → Plugins → PlexSync"):
+        assert word in run.error, run.error
+    configure(stash, plex.url, watch_state=" Both ")  # the values themselves, in any case
+    assert run_task(stash, "Sync watch state").error is None
