@@ -44,6 +44,7 @@ def exchange(ctx: TaskContext, plex: PlexSession) -> dict[str, Any]:
     mode = ctx.config.watch_state
     if mode == "off":
         return {}
+    started = time.monotonic()
     watch = WatchLedger(ctx.conn)
     marks = watch.marks()
     writer = WatchWriter(ctx.stash, lambda: plex.http, watch)
@@ -67,7 +68,8 @@ def exchange(ctx: TaskContext, plex: PlexSession) -> dict[str, Any]:
     to_stash = watch.record_plex_look(look.items, look.plays(), look.marks)
     to_plex = watch.record_stash_look(_scrobbles(watch, stash_news), stash_marks) if ctx.config.stash_to_plex else []
     _write(writer, to_stash, to_plex, look.news, stash_news, watch)
-    report = {"mode": mode, **writer.counts.as_output(), "plex_listings": look.requests}
+    report = {"mode": mode, **writer.counts.as_output(), "plex_listings": look.requests,
+              "seconds": round(time.monotonic() - started, 2)}
     if look.counted:
         report["libraries_counted"] = look.counted
         protocol.info(f"watch state: plays in {', '.join(look.counted)} counted; from now on new plays are "
