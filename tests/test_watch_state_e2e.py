@@ -82,6 +82,8 @@ def test_plays_in_plex_become_plays_in_stash_at_plex_times_once(world) -> None:
     assert stash.play_history(b) == [utc(T0 + 60)]
     assert plex_writes(plex) == []
     assert plex.play_state(rk_a)["viewCount"] == 2 and plex.play_state(rk_b)["viewCount"] == 1
+    status = run_task(stash, "Status").output
+    assert status["plays_exchanged"] == {"from_plex": 3, "from_stash": 0, "unconfirmed": 0}
 
 
 def test_plays_in_stash_mark_the_plex_item_played_once_each(world) -> None:
