@@ -19,10 +19,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from plex.errors import PlexItemGone
 from plex.http import PlexHttp
 from plex.watch import item_state, scrobble, set_progress
-from stash import queries
-from stash.graphql import StashClient
+from stash import protocol, queries
+from stash.graphql import StashClient, StashError, StashUnavailable
 from sync.timestamps import parse_instant, utc_text
 from sync.watch_ledger import Play, WatchLedger
 
@@ -75,9 +76,9 @@ class WatchWriter:
                     continue
                 wanted -= present[scene] - settled.get(scene, Counter())
             if wanted:
-                self.stash.execute(queries.ADD_PLAYS, {"id": str(scene),
-                                                       "times": [utc_text(t) for t in sorted(wanted.elements())]})
-                self.counts.stash_mutations += 1
+                times = [utc_text(t) for t in sorted(wanted.elements())]
+                if not self._to_stash(queries.ADD_PLAYS, {"id": str(scene), "times": times}):
+                    continue  # stays unconfirmed: the next drain checks and adds it
                 self.counts.plays_to_stash += sum(wanted.values())
             self._settle(rows, check)
 
@@ -95,10 +96,22 @@ class WatchWriter:
     def resume_to_stash(self, values: dict[int, float]) -> None:
         """Scene → the resume point to give it (seconds). Raises StashError."""
         for scene, seconds in values.items():
-            self.stash.execute(queries.SAVE_RESUME, {"id": str(scene), "resume_time": round(seconds, 3)})
-            self.counts.stash_mutations += 1
-            self.counts.resume_to_stash += 1
-            self.watch.set_resumes({scene: seconds})
+            if self._to_stash(queries.SAVE_RESUME, {"id": str(scene), "resume_time": round(seconds, 3)}):
+                self.counts.resume_to_stash += 1
+                self.watch.set_resumes({scene: seconds})
+
+    def _to_stash(self, document: str, variables: dict) -> bool:
+        """One mutation; False when Stash refused it for this scene (deleted meanwhile, say).
+        Raises StashUnavailable: Stash itself is not answering."""
+        try:
+            self.stash.execute(document, variables)
+        except StashUnavailable:
+            raise
+        except StashError as exc:
+            protocol.debug(f"watch state: scene {variables['id']}: Stash refused the write ({exc})")
+            return False
+        self.counts.stash_mutations += 1
+        return True
 
     # -- to Plex --------------------------------------------------------------------------------
 
@@ -114,17 +127,26 @@ class WatchWriter:
                     self._settle(rows, check)
                     continue
                 views = state.views
-            for row in rows:
-                if views is None or row.plex_views is None or views < row.plex_views:
-                    scrobble(self.http(), key)
-                    self.counts.plex_writes += 1
-                    self.counts.plays_to_plex += 1
-                self._settle([row], check, {key: row.plex_views} if row.plex_views else None)
+            try:
+                self._scrobble(key, rows, views, check)
+            except PlexItemGone:  # deleted meanwhile: the next drain's check settles its rows
+                protocol.debug(f"watch state: Plex item {key} is gone; its plays are not marked")
+
+    def _scrobble(self, key: int, rows: list[Play], views: int | None, check: bool) -> None:
+        for row in rows:
+            if views is None or row.plex_views is None or views < row.plex_views:
+                scrobble(self.http(), key)
+                self.counts.plex_writes += 1
+                self.counts.plays_to_plex += 1
+            self._settle([row], check, {key: row.plex_views} if row.plex_views else None)
 
     def resume_to_plex(self, values: dict[int, tuple[int, float]]) -> None:
         """Scene → (item, resume point in seconds) to set in Plex. Raises PlexError."""
         for scene, (key, seconds) in values.items():
-            set_progress(self.http(), key, round(seconds * 1000))
+            try:
+                set_progress(self.http(), key, round(seconds * 1000))
+            except PlexItemGone:
+                continue
             self.counts.plex_writes += 1
             self.counts.resume_to_plex += 1
             self.watch.set_resumes({scene: seconds})
