@@ -9,9 +9,14 @@ synced by one drain:
 2. **A drain with no plays**: its Plex and Stash requests with watch_state ``both`` against the
    same drain with ``off`` (the extra cost of the exchange).
 3. **P plays in Plex** (each at its own time) among the N items, then *Sync watch state*: Stash
-   mutations, Plex listings, wall time of the task, every play in Stash exactly once.
+   mutations, Plex listings, the exchange's own time and the task's, every play in Stash
+   exactly once.
 4. **P plays in Stash**, then *Sync watch state*: the scrobbles, wall time.
 5. **Two more drains**: nothing written either way (no echo).
+
+Right after N scenes were synced every drain, with or without watch state, re-reads those minutes
+on both sides (the catch-up's one-hour guard, the drift check's margin on Plex stamps): the
+drain with ``off`` shows that part, the exchange's own time (measured inside the drain) the rest.
 
 Prints a table and writes bench/results/watch-state-N.json. The targets are in the README.
 """
@@ -34,17 +39,12 @@ sys.path.insert(0, str(REPO))
 
 from queue.lease import enqueue_scenes  # noqa: E402
 from sync import db  # noqa: E402
-from tests.standins import fake_plex  # noqa: E402
 from tests.standins.fake_plex import FakePlex  # noqa: E402
 from tests.standins.fake_stash import FakeStash  # noqa: E402
 from validation.settings import DEFAULTS  # noqa: E402
 
 TOKEN = "bench-plex-token-7e21"
 PLAY_WRITES = ("/:/scrobble", "/:/unscrobble", "/:/progress")
-# The library is synced "two hours ago" (both stand-ins' clocks set back meanwhile), as a user's
-# would be: right after syncing 10,000 scenes every drain re-reads that hour on both sides (the
-# catch-up's guard, the drift check's margin), which would swamp what watch state costs.
-SYNCED_AGO_S = 2 * 3600
 
 
 def run_task(stash: FakeStash, plex: FakePlex, name: str, timeout: float) -> dict[str, Any]:
@@ -88,9 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n, libraries, plays = args.scenes, max(1, args.libraries), min(args.plays, args.scenes)
 
-    shift = [SYNCED_AGO_S]
-    real_now = fake_plex._now
-    fake_plex._now = lambda: real_now() - shift[0]
     work = Path(tempfile.mkdtemp(prefix="plexsync-bench-watch-"))
     data_dir = work / "data"
     data_dir.mkdir()
@@ -102,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                                      seed=number, path_prefix=f"/media/lib{number}")
     plex.start()
     stash = FakeStash(REPO, env={"PLEXSYNC_DATA_DIR": str(data_dir)}, stash_dir=work / "stash",
-                      process_timeout=args.timeout, clock=lambda: time.time() - shift[0])
+                      process_timeout=args.timeout)
     stash.start()
     results: dict[str, Any] = {"scenes": n, "libraries": libraries, "plays": plays}
     try:
@@ -119,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
                            reason="bench")
         conn.close()
         results["first_sync"] = run_task(stash, plex, "Process queue", args.timeout)
-        shift[0] = 0  # two hours later
 
         stash.set_plugin_settings(settings(plex, "both"))
         results["first_look"] = run_task(stash, plex, "Sync watch state", args.timeout)
@@ -153,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         results["unconfirmed_rows"] = check.execute("SELECT count(*) FROM watch_plays WHERE done = 0").fetchone()[0]
         check.close()
     finally:
-        fake_plex._now = real_now
         stash.stop()
         plex.stop()
         shutil.rmtree(work, ignore_errors=True)

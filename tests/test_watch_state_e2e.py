@@ -362,3 +362,16 @@ def test_a_wrong_watch_state_is_one_error_naming_the_three_values(world, value) 
         assert word in run.error, run.error
     configure(stash, plex.url, watch_state=" Both ")  # the values themselves, in any case
     assert run_task(stash, "Sync watch state").error is None
+
+
+def test_without_plex_history_several_plays_take_the_last_time(world) -> None:
+    """A server whose history cannot be read still gets every play counted, at the time it knows."""
+    stash, plex = world
+    lib = start(world, ["A"], mode="plex_to_stash")
+    a, rk = lib["A"]
+    plex.play(rk, at=T0)
+    plex.play(rk, at=T0 + 50)
+    plex.fail_next(1, 404, path_prefix="/status/sessions/history")
+    sync_watch(stash)
+    sync_watch(stash)
+    assert stash.play_history(a) == [utc(T0 + 50), utc(T0 + 50)]

@@ -23,10 +23,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from plex.errors import PlexAuthError, PlexError
 from plex.http import PlexHttp
 from plex.sections import SectionInfo
 from plex.watch import PlayState, history_since, played_since
-from stash import paging, queries
+from stash import paging, protocol, queries
 from stash.graphql import StashClient
 from sync.ledger import Ledger
 from sync.timestamps import parse_instant, utc_text
@@ -135,8 +136,15 @@ def _new_plays(state: PlayState, before: Seen | None) -> tuple[int, bool, bool]:
 
 
 def _times_from_history(http: PlexHttp, look: PlexLook, several: dict[int, _Lookup]) -> None:
-    """New plays get their own times from Plex's history (one request for every such item)."""
-    history = history_since(http, min(lookup.first for lookup in several.values()))
+    """New plays get their own times from Plex's history (one request for every such item). A
+    history Plex will not give (a server that keeps none) leaves the last play's time."""
+    try:
+        history = history_since(http, min(lookup.first for lookup in several.values()))
+    except PlexAuthError:
+        raise
+    except PlexError as exc:
+        protocol.debug(f"watch state: Plex's play history could not be read ({exc})")
+        history = {}
     look.requests += 1
     for news in look.news:
         lookup = several.get(news.rating_key)
