@@ -93,3 +93,21 @@ def test_marks_and_resume_points(watch: WatchLedger) -> None:
     watch.set_resumes({1: 12.5, 2: 0.0})
     watch.set_resumes({1: 30.0})
     assert watch.resumes([1, 2, 3]) == {1: 30.0, 2: 0.0}
+
+
+def test_a_writer_that_lost_the_lease_writes_nothing_more(watch: WatchLedger, monkeypatch) -> None:
+    """A long exchange renews the drain's lease; once another drain holds it, this one stops and
+    leaves its plays unconfirmed for that drain (which checks before it writes)."""
+    from unittest.mock import MagicMock
+
+    from worker.drain import watch_write
+
+    monkeypatch.setattr(watch_write, "RENEW_EVERY_S", 0.0)
+    rows = watch.record_plex_look({7: Seen(2, 500)}, [NewPlay(1, 7, 450), NewPlay(2, 7, 500)], {})
+    stash = MagicMock()
+    answers = iter([True, False])
+    writer = watch_write.WatchWriter(stash, MagicMock(), watch, lambda: next(answers))
+    with pytest.raises(watch_write.LeaseLost):
+        writer.plays_to_stash(rows)
+    assert stash.execute.call_count == 1  # the first scene's play, while the lease was held
+    assert [r.scene_id for r in watch.pending()] == [2]

@@ -14,6 +14,7 @@ Every drain does this, whatever started it, so nothing waits for a manual task.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from plex.errors import PlexAuthError, PlexError
@@ -33,9 +34,12 @@ from worker.drain.watch_state import exchange
 class DrainEnd:
     """The end-of-drain work of one drain."""
 
-    def __init__(self, ctx: TaskContext, plex: PlexSession, scans: PlexScans, synced_now: dict[int, str]) -> None:
-        """``synced_now``: scene → the updated_at this drain put in Plex (the catch-up skips those)."""
+    def __init__(self, ctx: TaskContext, plex: PlexSession, scans: PlexScans, synced_now: dict[int, str],
+                 *, still_holding: Callable[[], bool] = lambda: True) -> None:
+        """``synced_now``: scene → the updated_at this drain put in Plex (the catch-up skips those);
+        ``still_holding`` renews the drain's lease, False once another drain took it over."""
         self.ctx = ctx
+        self.still_holding = still_holding
         self.synced_now = synced_now
         self.plex = plex
         self.scans = scans
@@ -92,7 +96,7 @@ class DrainEnd:
     def _exchange_watch_state(self) -> None:
         """Plays and resume points both ways (nothing at all with watch_state off)."""
         try:
-            watched = exchange(self.ctx, self.plex)
+            watched = exchange(self.ctx, self.plex, self.still_holding)
         except PlexAuthError:
             raise
         except (PlexError, StashError) as exc:

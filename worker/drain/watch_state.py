@@ -23,6 +23,7 @@ exchanges never overlap.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from plex.errors import PlexAuthError, PlexError
@@ -33,21 +34,25 @@ from sync.ledger import Ledger
 from sync.watch_ledger import PLEX, NewPlay, Play, WatchLedger
 from worker.context import TaskContext
 from worker.drain.watch_look import News, look_at_plex, look_at_stash
-from worker.drain.watch_write import WatchWriter
+from worker.drain.watch_write import LeaseLost, WatchWriter
 
 RESUME_TOLERANCE_S = 1.0
 
 
-def exchange(ctx: TaskContext, plex: PlexSession) -> dict[str, Any]:
+def exchange(ctx: TaskContext, plex: PlexSession, still_holding: Callable[[], bool] = lambda: True) -> dict[str, Any]:
     """One exchange; its figures (empty when off). Raises PlexAuthError (the token was refused);
-    any other failure of a side is logged and its plays wait for the next drain."""
+    any other failure of a side is logged and its plays wait for the next drain.
+
+    ``still_holding`` renews the drain's lease while the writes go on (a long exchange after a
+    pause must not let another drain take over and write the same plays); once it says the lease
+    is lost, writing stops and the plays not written stay unconfirmed for the holder."""
     mode = ctx.config.watch_state
     if mode == "off":
         return {}
     started = time.monotonic()
     watch = WatchLedger(ctx.conn)
     marks = watch.marks()
-    writer = WatchWriter(ctx.stash, lambda: plex.http, watch)
+    writer = WatchWriter(ctx.stash, lambda: plex.http, watch, still_holding)
     _settle_interrupted(writer, watch.pending())
     ledger = Ledger(ctx.conn)
     try:
@@ -84,13 +89,13 @@ def _settle_interrupted(writer: WatchWriter, pending: list[Play]) -> None:
     protocol.info(f"watch state: {len(pending)} play(s) an interrupted exchange left unconfirmed are checked")
     try:
         writer.plays_to_stash([p for p in pending if p.origin == PLEX], check=True)
-    except StashError as exc:
+    except (StashError, LeaseLost) as exc:
         protocol.warning(f"watch state: Stash could not be checked ({exc}); the next drain tries again")
     try:
         writer.plays_to_plex([p for p in pending if p.origin != PLEX], check=True)
     except PlexAuthError:
         raise
-    except PlexError as exc:
+    except (PlexError, LeaseLost) as exc:
         protocol.warning(f"watch state: Plex could not be checked ({exc}); the next drain tries again")
 
 
@@ -114,15 +119,15 @@ def _write(writer: WatchWriter, to_stash: list[Play], to_plex: list[Play], plex_
     try:
         writer.plays_to_stash(to_stash)
         writer.resume_to_stash(resume_stash)
-    except StashError as exc:
-        protocol.warning(f"watch state: writing to Stash failed ({exc}); the next drain finishes it")
+    except (StashError, LeaseLost) as exc:
+        protocol.warning(f"watch state: writing to Stash stopped ({exc}); the next drain finishes it")
     try:
         writer.plays_to_plex(to_plex)
         writer.resume_to_plex(resume_plex)
     except PlexAuthError:
         raise
-    except PlexError as exc:
-        protocol.warning(f"watch state: writing to Plex failed ({exc}); the next drain finishes it")
+    except (PlexError, LeaseLost) as exc:
+        protocol.warning(f"watch state: writing to Plex stopped ({exc}); the next drain finishes it")
 
 
 def _same(a: float, b: float) -> bool:

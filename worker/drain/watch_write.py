@@ -15,6 +15,7 @@ settles a resume point both sides already agree on without writing it.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ from sync.timestamps import parse_instant, utc_text
 from sync.watch_ledger import Play, WatchLedger
 
 _IDS_PAGE = 500
+RENEW_EVERY_S = 5.0  # the drain's lease lasts 30 s
+
+
+class LeaseLost(Exception):
+    """Another drain took the queue over: this one writes no more (its rows stay unconfirmed)."""
 
 
 @dataclass
@@ -58,7 +64,17 @@ class WatchWriter:
     stash: StashClient
     http: Callable[[], PlexHttp]
     watch: WatchLedger
+    still_holding: Callable[[], bool] = lambda: True
     counts: WatchCounts = field(default_factory=WatchCounts)
+    renewed: float = field(default_factory=time.monotonic)
+
+    def _hold(self) -> None:
+        """Before a write: renew the drain's lease every few seconds; raise LeaseLost once lost."""
+        now = time.monotonic()
+        if now - self.renewed >= RENEW_EVERY_S:
+            self.renewed = now
+            if not self.still_holding():
+                raise LeaseLost("another drain took over the queue")
 
     # -- to Stash -------------------------------------------------------------------------------
 
@@ -102,7 +118,8 @@ class WatchWriter:
 
     def _to_stash(self, document: str, variables: dict) -> bool:
         """One mutation; False when Stash refused it for this scene (deleted meanwhile, say).
-        Raises StashUnavailable: Stash itself is not answering."""
+        Raises StashUnavailable: Stash itself is not answering; LeaseLost."""
+        self._hold()
         try:
             self.stash.execute(document, variables)
         except StashUnavailable:
@@ -135,6 +152,7 @@ class WatchWriter:
     def _scrobble(self, key: int, rows: list[Play], views: int | None, check: bool) -> None:
         for row in rows:
             if views is None or row.plex_views is None or views < row.plex_views:
+                self._hold()
                 scrobble(self.http(), key)
                 self.counts.plex_writes += 1
                 self.counts.plays_to_plex += 1
@@ -143,6 +161,7 @@ class WatchWriter:
     def resume_to_plex(self, values: dict[int, tuple[int, float]]) -> None:
         """Scene → (item, resume point in seconds) to set in Plex. Raises PlexError."""
         for scene, (key, seconds) in values.items():
+            self._hold()
             try:
                 set_progress(self.http(), key, round(seconds * 1000))
             except PlexItemGone:
