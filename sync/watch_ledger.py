@@ -167,12 +167,12 @@ class WatchLedger:
         """Scene → the times of the plays exchanged for it, counted (a read). ``settled_only``
         leaves out the copies from Plex not confirmed yet: what Stash surely holds."""
         found: dict[int, Counter[int]] = {}
-        extra = " AND NOT (done = 0 AND origin = 'plex')" if settled_only else ""
         for chunk in _chunks(sorted({int(s) for s in scene_ids})):
             marks = ",".join("?" * len(chunk))
             for scene, played_at in self.conn.execute(
-                f"SELECT scene_id, played_at FROM watch_plays WHERE scene_id IN ({marks}){extra}",  # noqa: S608 - placeholders and a constant
-                chunk,
+                f"SELECT scene_id, played_at FROM watch_plays WHERE scene_id IN ({marks})"  # noqa: S608 - placeholders only
+                " AND NOT (? AND done = 0 AND origin = 'plex')",
+                [*chunk, 1 if settled_only else 0],
             ):
                 found.setdefault(int(scene), Counter())[int(played_at)] += 1
         return found
