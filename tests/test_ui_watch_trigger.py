@@ -16,12 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from stash import queries
+from tests.helpers import http_server
 from tests.test_ui_button import SCRIPT, assert_request_valid, run_page, stash_schema
 
 STAMP_KEY = "plexsync.watchState.requestedAt"
@@ -127,15 +128,8 @@ def make_handler(stash: Stash) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def stash() -> Iterator[tuple[Stash, str]]:
     fake = Stash(script=SCRIPT.read_bytes())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fake))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with http_server(make_handler(fake)) as base:
+        yield fake, base
 
 
 def trigger_block() -> str:
