@@ -418,3 +418,91 @@ query PlexSyncFindJob($id: ID!) {
     return patched;
   });
 })();
+
+// ---------------------------------------------------------------------------------------------
+// PlexSync: plays made in Plex reach Stash by the time you are back in Stash (watch_state).
+//
+// Self-contained on purpose (it shares nothing with the button above). Watching fires nothing
+// Stash or PlexSync could hear, so when a Stash page is opened this asks Stash to run the
+// "Sync watch state" task (a drain, which exchanges plays and resume points before it ends), at
+// most once every 10 minutes per browser (localStorage), and only while watch_state is on.
+(function () {
+  "use strict";
+
+  const PLUGIN_ID = "PlexSync";
+  const TASK = "Sync watch state";
+  const STAMP_KEY = "plexsync.watchState.requestedAt";
+  const EVERY_MS = 10 * 60 * 1000;
+
+  const SETTING_DOCUMENT = `
+query PlexSyncWatchSetting($include: [ID!]) {
+  configuration { plugins(include: $include) }
+}`;
+  const TASK_DOCUMENT = `
+mutation PlexSyncWatchTask($plugin_id: ID!, $task_name: String!, $description: String) {
+  runPluginTask(plugin_id: $plugin_id, task_name: $task_name, description: $description)
+}`;
+
+  let askedThisPage = 0; // when localStorage is unavailable: once per page load
+
+  /** Claims this 10-minute slot for this browser; false when another page already did. */
+  function claim(now) {
+    try {
+      const last = Number(window.localStorage.getItem(STAMP_KEY));
+      // A stamp in the future (the clock was changed) does not block for ever.
+      if (last && last <= now && now - last < EVERY_MS) {
+        return false;
+      }
+      window.localStorage.setItem(STAMP_KEY, String(now));
+      return true;
+    } catch (_) {
+      if (askedThisPage) {
+        return false;
+      }
+      askedThisPage = now;
+      return true;
+    }
+  }
+
+  async function post(query, variables) {
+    const response = await fetch(new URL("graphql", document.baseURI).href, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = await response.json();
+    if (!response.ok || (body.errors && body.errors.length) || !body.data) {
+      throw new Error(`Stash answered ${response.status}`);
+    }
+    return body.data;
+  }
+
+  async function exchangeWatchState() {
+    if (!claim(Date.now())) {
+      return;
+    }
+    try {
+      const data = await post(SETTING_DOCUMENT, { include: [PLUGIN_ID] });
+      const settings = ((data.configuration || {}).plugins || {})[PLUGIN_ID] || {};
+      const mode = String(settings.watch_state || "off").trim().toLowerCase();
+      if (mode !== "plex_to_stash" && mode !== "both") {
+        return;
+      }
+      await post(TASK_DOCUMENT, {
+        plugin_id: PLUGIN_ID,
+        task_name: TASK,
+        description: "PlexSync: exchange watch state (Stash was opened)",
+      });
+    } catch (err) {
+      // Nothing the user asked for failed: the next page opened after 10 minutes tries again.
+      console.debug("PlexSync: watch state not requested:", err && err.message ? err.message : err);
+    }
+  }
+
+  const api = window.PluginApi;
+  if (api && api.Event && typeof api.Event.addEventListener === "function") {
+    api.Event.addEventListener("stash:location", () => exchangeWatchState());
+  }
+  exchangeWatchState();
+})();

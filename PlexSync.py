@@ -14,7 +14,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if not sys.path or os.path.abspath(sys.path[0] or os.curdir) != _HERE:
     sys.path.insert(0, _HERE)
 
-TASK_MODES = ("process_queue", "sync_recent", "sync_all", "status", "retry_failed", "resync_scene")
+TASK_MODES = (
+    "process_queue", "sync_recent", "sync_all", "status", "retry_failed", "resync_scene", "sync_watch",
+)
 # Modes the scene page asks for with runPluginOperation (an answer, not a job).
 OPERATION_MODES = ("scene_status",)
 

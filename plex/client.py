@@ -128,11 +128,12 @@ def prepare_plexapi(data_dir: Path) -> None:
     _prepared = True
 
 
-def make_session(tls_verify: bool) -> Any:
+def make_session(tls_verify: bool, *, read_retries: int = 1) -> Any:
     """A requests session: certificate checking per the setting, a small connect retry.
 
     Retries cover only failures that are safe to repeat: connecting, and one read of a request
     whose answer was lost (edits here are idempotent: full tag lists, same poster bytes).
+    ``read_retries=0`` for a request that is not: a scrobble sent twice is two plays.
     """
     import requests
     from requests.adapters import HTTPAdapter
@@ -147,7 +148,7 @@ def make_session(tls_verify: bool) -> Any:
         # unprefixed stderr line per request.
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     retry = Retry(
-        total=2, connect=2, read=1, status=0, other=0, redirect=0,
+        total=2, connect=2, read=read_retries, status=0, other=0, redirect=0,
         allowed_methods=None, backoff_factor=0.1, raise_on_status=False,
     )
     adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=4)

@@ -35,7 +35,9 @@ class PlexHttp:
         self.base_url = settings.plex_url.rstrip("/")
         self.token = settings.plex_token
         self.timeout = (connect_timeout, read_timeout)
+        self.tls_verify = settings.tls_verify
         self.session = make_session(settings.tls_verify)
+        self._once: Any = None  # for requests that must not be repeated (made on first use)
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         import plexapi
@@ -46,17 +48,26 @@ class PlexHttp:
         return headers
 
     def query(self, path: str, *, method: str = "GET", headers: dict[str, str] | None = None,
-              data: bytes | None = None, what: str | None = None) -> ElementTree.Element | None:
-        """One request; the parsed XML answer (None for an empty body). Raises plex.errors."""
-        return call(what or f"{method} {path.split('?')[0]}", self._send, method, path, headers, data)
+              data: bytes | None = None, what: str | None = None,
+              once: bool = False) -> ElementTree.Element | None:
+        """One request; the parsed XML answer (None for an empty body). Raises plex.errors.
+
+        ``once``: a request that is not idempotent; one whose answer is lost is not sent again
+        (the caller finds out whether it landed)."""
+        return call(what or f"{method} {path.split('?')[0]}", self._send, method, path, headers, data, once)
 
     def _send(self, method: str, path: str, headers: dict[str, str] | None,
-              data: bytes | None) -> ElementTree.Element | None:
+              data: bytes | None, once: bool = False) -> ElementTree.Element | None:
         from plexapi import utils
         from plexapi.exceptions import BadRequest, NotFound, Unauthorized
 
-        response = self.session.request(method, self.base_url + path, headers=self._headers(headers),
-                                        data=data, timeout=self.timeout)
+        session = self.session
+        if once:
+            if self._once is None:
+                self._once = make_session(self.tls_verify, read_retries=0)
+            session = self._once
+        response = session.request(method, self.base_url + path, headers=self._headers(headers),
+                                   data=data, timeout=self.timeout)
         if response.status_code not in (200, 201, 204):
             # plexapi's own wording, so plex.errors.classify reads the status the same way.
             message = f"({response.status_code}) {response.reason}; {path.split('?')[0]}"
@@ -70,3 +81,5 @@ class PlexHttp:
 
     def close(self) -> None:
         self.session.close()
+        if self._once is not None:
+            self._once.close()

@@ -164,6 +164,11 @@ class PlexIndex:
             seen += self.update_since(server, SectionInfo(key, title, kind, updated), stamp)
         return seen
 
+    def indexed_sections(self) -> list[SectionInfo]:
+        """The libraries listed so far (those PlexSync writes to), without asking Plex."""
+        rows = self.conn.execute("SELECT key, title, type, updated_at FROM sections WHERE listed_at IS NOT NULL")
+        return [SectionInfo(key, title, kind, updated) for key, title, kind, updated in rows]
+
     def refresh_after_miss(self, server: Any) -> bool:
         """After a lookup found nothing: list what Plex added or changed, once per drain.
 

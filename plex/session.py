@@ -19,6 +19,7 @@ from plex.current import CurrentState, read_item
 from plex.errors import PlexUnavailable
 from plex.http import PlexHttp
 from plex.index import OnListed, PlexIndex
+from plex.sections import SectionInfo
 from plex.writer import Plan, send_plan, upload_poster
 
 SCAN_ACTIVITY = "library.update.section"
@@ -88,6 +89,10 @@ class PlexSession:
     def check_changes(self) -> int:
         """List what changed in Plex since the last look (one request per indexed library)."""
         return self._as_outage(self._open_index().check_changes, self.http)
+
+    def indexed_sections(self) -> list[SectionInfo]:
+        """The libraries the path index lists (no request)."""
+        return self._open_index().indexed_sections()
 
     def fetch(self, rating_key: int) -> CurrentState:
         """One GET of the item (``/library/metadata/{rk}``); PlexItemGone on 404."""

@@ -227,6 +227,39 @@ mutation PlexSyncRunTask($plugin_id: ID!, $task_name: String!, $description: Str
 }
 """
 
+# Watch state (issue 18). Stash fires no hook for a play, so the drain asks for the scenes played
+# since its last look. The filter compares the text of the newest play with $since, and Stash
+# keeps plays in UTC: $since must be written in UTC ("...Z").
+PLAYED_SINCE = """
+query PlexSyncPlayedSince($since: String!, $page: Int!, $per_page: Int!) {
+  findScenes(
+    scene_filter: { last_played_at: { value: $since, modifier: GREATER_THAN } }
+    filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }
+  ) { count scenes { id play_history resume_time last_played_at } }
+}
+"""
+
+# After an interrupted exchange: do the plays PlexSync meant to add stand in Stash already?
+PLAY_HISTORY_BY_IDS = """
+query PlexSyncPlayHistory($ids: [ID!], $per_page: Int!) {
+  findScenes(ids: $ids, filter: { per_page: $per_page }) { scenes { id play_history } }
+}
+"""
+
+# One play per time (sceneAddPlay with no time would record "now").
+ADD_PLAYS = """
+mutation PlexSyncAddPlays($id: ID!, $times: [Timestamp!]) {
+  sceneAddPlay(id: $id, times: $times) { count }
+}
+"""
+
+# The resume point only (playDuration left alone: PlexSync knows no play duration).
+SAVE_RESUME = """
+mutation PlexSyncSaveResume($id: ID!, $resume_time: Float) {
+  sceneSaveActivity(id: $id, resume_time: $resume_time)
+}
+"""
+
 ALL_DOCUMENTS: dict[str, str] = {
     "SCENE_UPDATED_AT": SCENE_UPDATED_AT,
     "FIND_SCENE": FIND_SCENE,
@@ -249,6 +282,10 @@ ALL_DOCUMENTS: dict[str, str] = {
     "PLUGIN_SETTINGS": PLUGIN_SETTINGS,
     "CONFIGURE_PLUGIN": CONFIGURE_PLUGIN,
     "RUN_PLUGIN_TASK": RUN_PLUGIN_TASK,
+    "PLAYED_SINCE": PLAYED_SINCE,
+    "PLAY_HISTORY_BY_IDS": PLAY_HISTORY_BY_IDS,
+    "ADD_PLAYS": ADD_PLAYS,
+    "SAVE_RESUME": SAVE_RESUME,
 }
 
 # The task the hook asks Stash to run; must equal a task `name` in PlexSync.yml.
@@ -258,3 +295,4 @@ PROCESS_QUEUE_TASK = "Process queue"
 # wants every queued job now, retry times or not).
 HOOK_DRAIN_ARGS = {"mode": "process_queue", "requested_by": "hook"}
 RESYNC_TASK = "Re-sync scenes"
+WATCH_TASK = "Sync watch state"  # what PlexSync.js runs when Stash is opened

@@ -204,6 +204,18 @@ class Ledger:
                 found[int(scene)] = value
         return found
 
+    def bindings(self, scene_ids: Iterable[int]) -> dict[int, int]:
+        """Scene → the rating key it is bound to, for the synced ones among ``scene_ids`` (reads
+        in chunks)."""
+        found: dict[int, int] = {}
+        for chunk in _chunks([int(i) for i in scene_ids]):
+            marks = ",".join("?" * len(chunk))
+            for scene, key in self.conn.execute(
+                f"SELECT scene_id, rating_key FROM ledger WHERE scene_id IN ({marks})", chunk  # noqa: S608 - placeholders only
+            ):
+                found[int(scene)] = int(key)
+        return found
+
     def kept_for_people(self, limit: int) -> list[tuple[int, list[str]]]:
         """Scenes with fields kept for a person's edit in Plex, and which (a read)."""
         rows = self.conn.execute(

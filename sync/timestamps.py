@@ -29,3 +29,9 @@ def parse_instant(value: str | None) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+def utc_text(seconds: float) -> str:
+    """An instant as Stash writes its play history: RFC3339 in UTC, whole seconds
+    (``2026-01-11T07:07:53Z``). Stash compares a play-time filter with that text as text."""
+    return datetime.fromtimestamp(int(seconds), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

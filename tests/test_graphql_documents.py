@@ -68,6 +68,8 @@ SAMPLES_BY_NAME: dict[str, Any] = {
     "description": "documents test",
     "args_map": {"mode": "echo"},
     "input": {"plex_url": "http://127.0.0.1:32400"},
+    "times": ["2026-01-11T07:07:53Z"],
+    "resume_time": 61.5,
 }
 
 

@@ -21,7 +21,7 @@ SETTINGS = {
     "preserve_plex_edits": "BOOLEAN",
     "path_map": "STRING",
 }
-MODES = {"process_queue", "sync_recent", "sync_all", "status", "retry_failed", "resync_scene"}
+MODES = {"process_queue", "sync_recent", "sync_all", "status", "retry_failed", "resync_scene", "sync_watch"}
 
 
 def manifest() -> dict:
@@ -65,7 +65,11 @@ def test_settings_exact_keys_types_and_texts() -> None:
     # Python packages into vendor/, and performer photos with the address and key Plex uses;
     # every setting is in the model.
     assert set(settings) - set(SETTINGS) == {"tls_verify", "install_dependencies", "performer_photos",
-                                             "stash_url_for_plex", "stash_api_key_for_plex"}
+                                             "stash_url_for_plex", "stash_api_key_for_plex", "watch_state"}
+    # watch_state (issue 18): a STRING of three values, and whose plays it exchanges is said.
+    assert settings["watch_state"]["type"] == "STRING"
+    for word in ("off", "plex_to_stash", "both", "plex_token"):
+        assert word in settings["watch_state"]["description"]
     assert settings["install_dependencies"]["type"] == "BOOLEAN"
     assert settings["performer_photos"]["type"] == "BOOLEAN"
     assert settings["stash_url_for_plex"]["type"] == settings["stash_api_key_for_plex"]["type"] == "STRING"
@@ -86,6 +90,7 @@ def test_tasks_cover_every_mode_with_string_args() -> None:
     by_name = {t["name"]: t for t in tasks}
     assert by_name[queries.PROCESS_QUEUE_TASK]["defaultArgs"]["mode"] == "process_queue"
     assert by_name[queries.RESYNC_TASK]["defaultArgs"]["mode"] == "resync_scene"
+    assert by_name[queries.WATCH_TASK]["defaultArgs"]["mode"] == "sync_watch"  # PlexSync.js runs it
     for task in tasks:  # Stash's defaultArgs is map[string]string
         assert all(isinstance(v, str) for v in task["defaultArgs"].values()), task["name"]
 

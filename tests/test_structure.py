@@ -17,7 +17,7 @@ MAX_MODULE_LINES = 500
 # persist-queue's own file).
 STORAGE_MODULES = {
     "sync/db.py", "sync/state.py", "sync/meta.py", "sync/error_log.py", "sync/ledger.py", "queue/inbox.py", "queue/inbox_tasks.py",
-    "queue/lease.py", "plex/index.py", "queue/work.py", "sync/performer_images.py",
+    "queue/lease.py", "plex/index.py", "queue/work.py", "sync/performer_images.py", "sync/watch_ledger.py",
 }
 
 

@@ -15,6 +15,9 @@ from plex.mapping import PerformerPhotos
 from plex.pathmap import PathMap
 from stash import protocol
 
+# watch_state: whose plays are exchanged is the Plex token's account (the server owner's).
+WATCH_MODES = ("off", "plex_to_stash", "both")
+
 
 class PlexSyncConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
@@ -57,6 +60,13 @@ class PlexSyncConfig(BaseModel):
         default="",
         description="Stash API key put in the photo URLs Plex fetches (Plex stores it); empty = none",
         repr=False,
+    )
+
+    watch_state: str = Field(
+        default="off",
+        description="Play state between Plex and Stash: off, plex_to_stash (plays and resume points "
+        "made in Plex reach Stash) or both (Stash's also reach Plex). The plays are those of the "
+        "account whose plex_token PlexSync uses (the server owner)",
     )
 
     @field_validator("plex_url", mode="before")
@@ -126,6 +136,27 @@ class PlexSyncConfig(BaseModel):
             raise ValueError("contains spaces; paste the API key alone (Stash: Settings → Security → API Key)")
         protocol.register_secret(key)
         return key
+
+    @field_validator("watch_state", mode="before")
+    @classmethod
+    def validate_watch_state(cls, value: object) -> str:
+        """Unset (empty) is the default; the three values are accepted in any case."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return "off"
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text not in WATCH_MODES:
+            raise ValueError(f"is {value!r}; set it to one of: off, plex_to_stash, both")
+        return text
+
+    @property
+    def plex_to_stash(self) -> bool:
+        """Whether plays and resume points made in Plex are copied to Stash."""
+        return self.watch_state != "off"
+
+    @property
+    def stash_to_plex(self) -> bool:
+        """Whether plays and resume points made in Stash are copied to Plex."""
+        return self.watch_state == "both"
 
     @model_validator(mode="after")
     def photos_need_an_address(self) -> PlexSyncConfig:

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "performer_photos": False,
     "stash_url_for_plex": "",
     "stash_api_key_for_plex": "",
+    "watch_state": "off",
 }
 
 

@@ -32,6 +32,8 @@ MODES = {
     "status": "counts (pending, failed, needs review, synced), the last errors and the "
     "needs-review candidates",
     "retry_failed": "put failed and needs-review scenes back in the queue and write them",
+    "sync_watch": "exchange play counts and resume points between Plex and Stash now (the "
+    "watch_state setting)",
 }
 DRY_RUN_MODES = ("sync_recent", "sync_all", "resync_scene")
 

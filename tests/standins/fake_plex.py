@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
+from . import plex_play_state as plays
+
 __all__ = ["FakePlex", "RequestRecord", "TAG_PREFIXES", "EDITABLE_FIELDS", "main"]
 
 TYPE_NUMBERS: dict[str, int] = {"movie": 1, "show": 2, "season": 3, "episode": 4}
@@ -77,11 +79,11 @@ _STRING_FILTER_FIELDS = frozenset({
 _INTEGER_FILTER_FIELDS = frozenset({
     "year", "userRating", "rating", "audienceRating", "duration", "id", "index", "leafCount",
     "childCount",
-})
-_DATE_FILTER_FIELDS = frozenset({"addedAt", "updatedAt", "originallyAvailableAt"})
-# Filter keys PMS accepts but which select nothing in a library without play state.
+}) | plays.PLAY_INTEGER_FIELDS
+_DATE_FILTER_FIELDS = frozenset({"addedAt", "updatedAt", "originallyAvailableAt"}) | plays.PLAY_DATE_FIELDS
+# Filter keys PMS accepts that the stand-in does not evaluate (they select nothing here).
 _NOOP_FILTER_FIELDS = frozenset({
-    "unwatched", "inProgress", "viewCount", "viewOffset", "lastViewedAt", "lastRatedAt",
+    "unwatched", "inProgress", "lastRatedAt",
     "unviewedLeafCount", "group", "having", "duplicate", "unmatched", "hdr", "resolution",
     "audioLanguage", "subtitleLanguage", "decade", "guid", "push", "pop", "and", "or",
 })
@@ -433,6 +435,9 @@ class FakePlex:
         self._fails: list[_FailRule] = []
         self._delays: dict[tuple[str | None, str | None], float] = {}
         self._drops: list[_DropRule] = []
+        self._holds: dict[str, tuple[float, threading.Event]] = {}
+        # The owner's play state per item and the server's play history (plex_play_state.py).
+        self._plays = plays.PlayBook()
 
         # Files waiting on disk, running scans and the clock thread that finishes them. Scans
         # take real time because the program under test must cope with answers that come back
@@ -560,11 +565,21 @@ class FakePlex:
         with self._fault_lock:
             self._drops.append(_DropRule(count, method, path_prefix, after_processing))
 
+    def hold_after(self, seconds: float, *, path_prefix: str) -> threading.Event:
+        """Process matching requests, then hold the answer for ``seconds``: the change has landed
+        and the client does not know it yet (a moment to kill it). The event returned is set when
+        such an answer starts waiting."""
+        started = threading.Event()
+        with self._fault_lock:
+            self._holds[path_prefix] = (float(seconds), started)
+        return started
+
     def clear_faults(self) -> None:
         with self._fault_lock:
             self._fails.clear()
             self._delays.clear()
             self._drops.clear()
+            self._holds.clear()
 
     def _take_drop(self, method: str, path: str) -> _DropRule | None:
         with self._fault_lock:
@@ -1156,7 +1171,66 @@ class FakePlex:
                 "art_sha1": selected_art["sha1"] if selected_art and selected_art["sha1"] else None,
                 "updatedAt": it.updated_at,
                 "index": it.index, "parent": it.parent, "children": list(it.children),
+                "play": self.play_state(it.rk),
             }
+
+    # ------------------------------------------------------------------ play state
+    def play(self, rating_key: int, *, at: int | None = None, account_id: int = plays.OWNER_ACCOUNT,
+             stopped_at_ms: int | None = None) -> None:
+        """A viewing session in a Plex app ends. By default a completed play: a history entry,
+        and for the owner (the token's account) one more ``viewCount``, ``lastViewedAt`` = ``at``
+        and the resume point cleared. With ``stopped_at_ms``, a play stopped there: the owner's
+        resume point and ``lastViewedAt`` (no count, no history). Another account's play only
+        adds its history entry. ``updatedAt`` does not move."""
+        with self._lock:
+            it = self._item(rating_key)
+            when = plays.now() if at is None else int(at)
+            if stopped_at_ms is not None:
+                if account_id == plays.OWNER_ACCOUNT:
+                    self._plays.stopped(it.rk, int(stopped_at_ms), at=when)
+            else:
+                self._plays.completed(it.rk, it.section, it.fields.get("title", ""), it.type, at=when,
+                                      account_id=account_id, history=True)
+            it.frag.clear()
+
+    def play_state(self, rating_key: int) -> dict[str, Any]:
+        """The owner's ``viewCount`` (0 when unplayed), ``lastViewedAt`` and ``viewOffset`` (ms)."""
+        with self._lock:
+            state = self._plays.states.get(self._item(rating_key).rk) or plays.PlayState()
+            return {"viewCount": state.views, "lastViewedAt": state.last_viewed,
+                    "viewOffset": state.offset_ms}
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every play in the server's history, oldest first."""
+        with self._lock:
+            return [{"ratingKey": e.rating_key, "viewedAt": e.viewed_at, "accountID": e.account_id}
+                    for e in self._plays.history_entries({})]
+
+    def _play_route(self, parts: list[str], params: list[tuple[str, str]], start: int | None,
+                    size: int | None) -> bytes | None:
+        """``/:/scrobble``, ``/:/unscrobble``, ``/:/progress`` and the play history (None: not one)."""
+        values = dict(params)
+        try:
+            if parts[:1] == [":"] and len(parts) == 2 and parts[1] in ("scrobble", "unscrobble", "progress"):
+                it = self._item(plays.item_key(values))
+                if parts[1] == "scrobble":
+                    self._plays.completed(it.rk, it.section, it.fields.get("title", ""), it.type,
+                                          at=plays.now(), account_id=plays.OWNER_ACCOUNT, history=False)
+                elif parts[1] == "unscrobble":
+                    self._plays.unplayed(it.rk)
+                else:
+                    self._plays.stopped(it.rk, plays.progress_time(values), at=plays.now())
+                it.frag.clear()
+                return b""
+            if parts == ["status", "sessions", "history", "all"]:
+                entries = self._plays.history_entries(values)
+                first = max(start or 0, 0)
+                page = entries[first:] if size is None else entries[first:first + max(size, 0)]
+                return self._container({"size": len(page), "totalSize": len(entries), "offset": first},
+                                       [plays.history_xml(e, _esc) for e in page])
+        except plays.PlayStateError as exc:
+            raise _HttpError(exc.status, str(exc)) from None
+        return None
 
     def section(self, key: int) -> dict[str, Any]:
         with self._lock:
@@ -1377,6 +1451,8 @@ class FakePlex:
         if it.art:
             out.append(f' art="{_esc(it.art)}"')
         out.append(f' updatedAt="{it.updated_at}"')
+        if kind in ("movie", "episode"):
+            out.append(self._plays.attributes(rk))
         if kind == "show":
             leaves = sum(len(self._items[c].children) for c in it.children)
             out.append(f' childCount="{len(it.children)}" leafCount="{leaves}" viewedLeafCount="0"')
@@ -1627,6 +1703,8 @@ class FakePlex:
             return float(it.index) if it.index is not None else None
         if name == "updatedAt":
             return float(it.updated_at)
+        if name in plays.PLAY_DATE_FIELDS or name in plays.PLAY_INTEGER_FIELDS:
+            return self._plays.number(it.rk, name)
         if name == "childCount":
             return float(len(it.children))
         if name == "leafCount":
@@ -1758,6 +1836,9 @@ class FakePlex:
                 out.append(f'<Field key="{prefix}{name}" title="{name}" type="integer"/>')
             for name in ("addedAt", "originallyAvailableAt"):
                 out.append(f'<Field key="{prefix}{name}" title="{name}" type="date"/>')
+            if type_ in ("movie", "episode"):  # the owner's play state: "Plays", "Last Played"
+                out.append(f'<Field key="{prefix}viewCount" title="Plays" type="integer"/>'
+                           f'<Field key="{prefix}lastViewedAt" title="Last Played" type="date"/>')
             for tag in _TYPE_TAGS[type_]:
                 out.append(f'<Field key="{prefix}{tag}" title="{tag}" type="tag"/>')
             out.append("</Type>")
@@ -2075,6 +2156,11 @@ class FakePlex:
             record.status = status
             self._drop(handler)
             return
+        with self._fault_lock:
+            holds = [hold for prefix, hold in self._holds.items() if path.startswith(prefix)]
+        for seconds, started in holds:
+            started.set()
+            time.sleep(seconds)
         self._send(handler, record, status, payload, ctype)
 
     @staticmethod
@@ -2157,6 +2243,9 @@ class FakePlex:
             if method == "GET":
                 if not parts:
                     return ok, self._root_xml(), _XML_TYPE
+                played = self._play_route(parts, params, start, size)
+                if played is not None:
+                    return ok, played, _XML_TYPE
                 if parts == ["identity"]:
                     return ok, self._container({"size": 0, "claimed": "1",
                                                 "machineIdentifier": self.machine_identifier,

@@ -54,6 +54,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from . import stash_play_history as plays
 from . import stash_ui
 from .plugin_runner import (
     DEFAULT_SESSION_MAX_AGE,
@@ -380,6 +381,10 @@ class _Faults:
     delay: float = 0.0
     fail_status: int | None = None
     fail_remaining: int | None = None  # None = every request until cleared
+    # Documents containing the key are executed, then their answer waits (see hold_after).
+    holds: dict[str, tuple[float, threading.Event]] = field(default_factory=dict)
+    # Documents containing the key are answered 503 without being executed (see refuse).
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -720,7 +725,30 @@ class FakeStash:
         self._faults.fail_status = status
         self._faults.fail_remaining = count
 
+    def hold_after(self, contains: str, seconds: float) -> threading.Event:
+        """Execute a document that contains ``contains``, then hold its answer for ``seconds``:
+        the write has landed and the plugin does not know it yet (a moment to kill the task).
+        The event returned is set when such an answer starts waiting."""
+        started = threading.Event()
+        self._faults.holds[contains] = (max(0.0, float(seconds)), started)
+        return started
+
+    def refuse(self, contains: str, count: int = 1) -> None:
+        """Answer the next ``count`` documents that contain ``contains`` with a 503, unexecuted
+        (the write never landed), while every other document is answered."""
+        self._faults.refusals[contains] = count
+
+    def _take_refusal(self, query: object) -> bool:
+        with self._lock:
+            for needle, left in list(self._faults.refusals.items()):
+                if isinstance(query, str) and needle in query and left > 0:
+                    self._faults.refusals[needle] = left - 1
+                    return True
+        return False
+
     def clear_faults(self) -> None:
+        self._faults.refusals.clear()
+        self._faults.holds.clear()
         self._faults.delay = 0.0
         self._faults.fail_status = None
         self._faults.fail_remaining = None
@@ -848,7 +876,15 @@ class FakeStash:
             }
             _send(handler, 400, json.dumps(reply).encode(), "application/json")
             return
+        query_text = payload.get("query") if isinstance(payload, dict) else None
+        if self._take_refusal(query_text):
+            _send(handler, 503, b"fake stash: refused\n", "text/plain; charset=utf-8")
+            return
         status, reply = self._handle_graphql(payload, token or "", f"http://{host}", via="http")
+        for needle, (seconds, started) in list(self._faults.holds.items()):
+            if isinstance(query_text, str) and needle in query_text:
+                started.set()
+                time.sleep(seconds)
         _send(handler, status, json.dumps(reply).encode(), "application/json")
 
     def _record_image(
@@ -1076,6 +1112,7 @@ class FakeStash:
             "scenesUpdate": self._r_scenes_update,
             "sceneDestroy": self._r_scene_destroy,
             "sceneAddPlay": self._r_scene_add_play,
+            "sceneSaveActivity": self._r_scene_save_activity,
             "performerUpdate": self._r_named_update("performer"),
             "tagUpdate": self._r_named_update("tag"),
             "studioUpdate": self._r_named_update("studio"),
@@ -1421,6 +1458,10 @@ class FakeStash:
             "created_at": scene["created_at"],
             "updated_at": scene["updated_at"],
             "play_count": scene["play_count"],
+            "play_history": list(scene["play_history"]),
+            "last_played_at": plays.last_played_at(scene),
+            "resume_time": scene["resume_time"],
+            "play_duration": scene["play_duration"],
             "files": [
                 {k: f[k] for k in ("id", "path", "basename", "size", "duration")}
                 for f in scene["files"]
@@ -1645,12 +1686,26 @@ class FakeStash:
         """groupUpdate: Group.Update.Post, then Movie.Update.Post (both with ``{id, name}``)."""
         return self._rename("group", group_id, name, hooks)
 
-    def add_play(self, scene_id: str | int) -> int:
-        """sceneAddPlay: play_count goes up, updated_at does not move, no hook fires."""
+    def add_play(self, scene_id: str | int, *times: str) -> int:
+        """sceneAddPlay as Stash's player sends it (now, or at ``times``): play_count goes up,
+        updated_at does not move, no hook fires."""
         data = self._data(
-            "mutation($id: ID!) { sceneAddPlay(id: $id) { count } }", {"id": str(scene_id)}
+            "mutation($id: ID!, $times: [Timestamp!]) { sceneAddPlay(id: $id, times: $times) { count } }",
+            {"id": str(scene_id), "times": list(times) or None},
         )
         return data["sceneAddPlay"]["count"]
+
+    def save_activity(self, scene_id: str | int, resume_time: float) -> None:
+        """sceneSaveActivity as Stash's player sends it while playing: the resume point (seconds)."""
+        self._data(
+            "mutation($id: ID!, $t: Float) { sceneSaveActivity(id: $id, resume_time: $t) }",
+            {"id": str(scene_id), "t": resume_time},
+        )
+
+    def play_history(self, scene_id: str | int) -> list[str]:
+        """The scene's plays as Stash returns them (UTC, oldest first as added)."""
+        with self._lock:
+            return list(self._scenes[int(scene_id)]["play_history"])
 
     # ---- python-side edits with no hook
 
@@ -1761,6 +1816,10 @@ class FakeStash:
         for key in ("updated_at", "created_at"):
             if criteria.get(key) is not None and not self._compare(scene[key], criteria[key]):
                 return False
+        if criteria.get("last_played_at") is not None and not plays.matches_last_played(
+            scene, criteria["last_played_at"], self._compare
+        ):
+            return False
         relations = {
             "performers": set(scene["performer_ids"]),
             "tags": set(scene["tag_ids"]),
@@ -2025,10 +2084,17 @@ class FakeStash:
     def _r_scene_add_play(self, _root: Any, _info: Any, **args: Any) -> dict[str, Any]:
         with self._lock:
             scene = self._scene_or_error(args["id"])
-            times = args.get("times") or [self._now()]
+            now = self._clock()
+            times = [plays.parse_timestamp(t, now) for t in args.get("times") or [self._now()]]
             scene["play_history"].extend(times)
             scene["play_count"] += len(times)
             return {"count": scene["play_count"], "history": list(scene["play_history"])}
+
+    def _r_scene_save_activity(self, _root: Any, _info: Any, **args: Any) -> bool:
+        with self._lock:
+            scene = self._scene_or_error(args["id"])
+            plays.save_activity(scene, args.get("resume_time"), args.get("playDuration"))
+            return True
 
     def _r_named_update(self, kind: str) -> Callable[..., Any]:
         type_name = {

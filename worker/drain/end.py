@@ -6,12 +6,15 @@
 2. Once per drain, convergence: what changed in Stash without a hook since the *Sync recent*
    cursor (one request when nothing did), and what changed in Plex since PlexSync wrote it (one
    listing per library), of which a bounded number of scenes is queued for a check.
+3. Once per drain, with ``watch_state`` on, the play-state exchange (``watch_state.py``): plays
+   and resume points made on one side since the last look are written to the other.
 
 Every drain does this, whatever started it, so nothing waits for a manual task.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from plex.errors import PlexAuthError, PlexError
@@ -25,14 +28,18 @@ from worker.context import TaskContext
 from worker.drain.drift import queue_drifted
 from worker.drain.plex_scans import PlexScans
 from worker.drain.recent import catch_up
+from worker.drain.watch_state import exchange
 
 
 class DrainEnd:
     """The end-of-drain work of one drain."""
 
-    def __init__(self, ctx: TaskContext, plex: PlexSession, scans: PlexScans, synced_now: dict[int, str]) -> None:
-        """``synced_now``: scene → the updated_at this drain put in Plex (the catch-up skips those)."""
+    def __init__(self, ctx: TaskContext, plex: PlexSession, scans: PlexScans, synced_now: dict[int, str],
+                 *, still_holding: Callable[[], bool] = lambda: True) -> None:
+        """``synced_now``: scene → the updated_at this drain put in Plex (the catch-up skips those);
+        ``still_holding`` renews the drain's lease, False once another drain took it over."""
         self.ctx = ctx
+        self.still_holding = still_holding
         self.synced_now = synced_now
         self.plex = plex
         self.scans = scans
@@ -83,4 +90,17 @@ class DrainEnd:
             self.report["plex_drift"] = drifted
             protocol.info("changed in Plex since PlexSync wrote them: "
                           + ", ".join(f"{n} {kind}" for kind, n in drifted.items()) + "; checking them")
+        self._exchange_watch_state()
         return queued + sum(drifted.values())
+
+    def _exchange_watch_state(self) -> None:
+        """Plays and resume points both ways (nothing at all with watch_state off)."""
+        try:
+            watched = exchange(self.ctx, self.plex, self.still_holding)
+        except PlexAuthError:
+            raise
+        except (PlexError, StashError) as exc:
+            protocol.warning(f"watch state: the exchange stopped ({exc}); the next drain continues it")
+            return
+        if watched:
+            self.report["watch_state"] = watched

@@ -55,6 +55,12 @@ def _resync_scene(ctx: TaskContext) -> TaskResult:
     return run_resync_scene(ctx)
 
 
+def _sync_watch(ctx: TaskContext) -> TaskResult:
+    from worker.tasks.sync_watch import run_sync_watch
+
+    return run_sync_watch(ctx)
+
+
 HANDLERS: dict[str, Callable[[TaskContext], TaskResult]] = {
     "process_queue": _process_queue,
     "sync_recent": _sync_recent,
@@ -62,6 +68,7 @@ HANDLERS: dict[str, Callable[[TaskContext], TaskResult]] = {
     "status": _status,
     "retry_failed": _retry_failed,
     "resync_scene": _resync_scene,
+    "sync_watch": _sync_watch,
 }
 
 

@@ -13,6 +13,7 @@ from sync import db
 from sync.error_log import ErrorLog
 from sync.ledger import Ledger
 from sync.meta import LastReport
+from sync.watch_ledger import WatchLedger
 from worker.context import TaskContext
 
 RECENT_ERRORS = 10
@@ -62,6 +63,7 @@ def collect_status(ctx: TaskContext) -> dict[str, Any]:
         "drifted_in_plex_unchecked": ledger.drift_counts(),
         "last_sync_all": LastReport(conn).load(),
         "last_errors": errors,
+        "plays_exchanged": WatchLedger(conn).counts(),
     }
 
 
@@ -98,6 +100,10 @@ def log_status(status: dict[str, Any]) -> None:
             f"Stash, {last.get('drifted_in_plex')} drifted in Plex, {last.get('recreated_in_plex')} "
             f"re-created in Plex, {last.get('kept_for_person')} kept for a person's edit, "
             f"{last.get('written')} written")
+    plays = status.get("plays_exchanged") or {}
+    if any(plays.values()):
+        protocol.info(f"watch state: {plays['from_plex']} play(s) copied from Plex to Stash, {plays['from_stash']} "
+                      f"Stash play(s) marked in Plex, {plays['unconfirmed']} not confirmed yet (the next drain checks them)")
     for err in status["last_errors"]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(err["at"]))
         protocol.info(f"recent error {when}: scene {err['scene_id']}: {err['message']}")
