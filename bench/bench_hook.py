@@ -14,8 +14,9 @@ Measured, each against the floor:
   * Scene.Update.Post of a scene never synced, and Scene.Create.Post (a scan's new scene);
   * a Scene.Update.Post that skips (only `organized` changed: no field Plex shows);
   * peak RSS (GNU time) of the edit of a synced scene, next to the floor's (medians of 5);
-  * 500 hook processes back to back (a bulk edit), 50 at once on 25 scenes (a burst), and the
-    enqueue transaction with 0 and with 100,000 jobs queued.
+  * 500 hook processes back to back (a bulk edit), 50 at once on 25 scenes (a burst), the
+    enqueue transaction with 0 and with 100,000 jobs queued, and what the disk costs it (the
+    fsync of synchronous=FULL, and the checkpoint of closing the last connection).
 Prints a table with the targets (README, Benchmarks) and writes bench/results/hook*.json.
 """
 
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -112,6 +114,38 @@ def bench_enqueue(work: Path, samples: int) -> dict[str, float]:
     full.close()
     e, f = statistics.median(times["empty"]), statistics.median(times["full"])
     return {"empty_ms": e * 1000, "with_100k_ms": f * 1000, "ratio": f / e}
+
+
+def bench_durability(work: Path, samples: int) -> dict[str, float]:
+    """What the disk costs a hook's enqueue, in this process (medians, interleaved):
+    one commit with synchronous=FULL (an fsync of the log) and with NORMAL (the hook's: none);
+    and opening, enqueuing and closing when no other connection is open (closing the last one
+    folds the log into the file: two more fsyncs) against the same with one open elsewhere."""
+    path = work / "durability.db"
+    full, normal = db.connect(path), db.connect(path, synchronous="NORMAL")
+    times: dict[str, list[float]] = {"full": [], "normal": [], "close_last": [], "close_not_last": []}
+
+    def timed(name: str, action: Callable[..., object], *args: object) -> None:
+        start = time.perf_counter()
+        action(*args)
+        times[name].append(time.perf_counter() - start)
+
+    def enqueue(conn: db.PluginConnection, scene_id: int) -> None:
+        enqueue_scenes(conn, [(scene_id, None)], reason="bench")
+
+    def open_enqueue_close(scene_id: int) -> None:
+        with closing(db.connect(path, synchronous="NORMAL")) as conn:
+            enqueue(conn, scene_id)
+
+    for i in range(samples):
+        timed("full", enqueue, full, i)
+        timed("normal", enqueue, normal, i)
+        timed("close_not_last", open_enqueue_close, i)
+    full.close()
+    normal.close()
+    for i in range(samples):
+        timed("close_last", open_enqueue_close, i)
+    return {f"{name}_ms": statistics.median(values) * 1000 for name, values in times.items()}
 
 
 class Responder:
@@ -279,6 +313,10 @@ def report(results: dict, args: argparse.Namespace) -> None:
     print(f"{'burst: lost / locked failures / errors':<52} {u['lost']:>6} / {u['locked_failures']} / {u['errors']}")
     print(f"{'enqueue, empty queue / 100,000 queued':<52} {e['empty_ms']:>6.3f} / {e['with_100k_ms']:.3f} ms "
           f"{e['ratio']:>6.2f}x")
+    d = results["durability"]
+    print(f"{'enqueue commit, synchronous FULL / NORMAL (fsync)':<52} {d['full_ms']:>6.3f} / {d['normal_ms']:.3f} ms")
+    print(f"{'open+enqueue+close, last connection / not last':<52} {d['close_last_ms']:>6.3f} / "
+          f"{d['close_not_last_ms']:.3f} ms")
 
 
 def main() -> int:
@@ -325,6 +363,7 @@ def main() -> int:
             lease.release(conn, holder)
     results["responder_counts"] = counts
     results["enqueue"] = bench_enqueue(work, args.enqueue_samples)
+    results["durability"] = bench_durability(work, args.enqueue_samples)
     report(results, args)
     print(f"responder: {counts}")
     shutil.rmtree(work, ignore_errors=True)

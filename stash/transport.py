@@ -141,7 +141,8 @@ class _Reader:
         return True
 
     def _take(self, size: int) -> bytes:
-        data = bytes(self.buffer[:size])
+        with memoryview(self.buffer) as view:  # one copy, even of a 50 MB screenshot
+            data = bytes(view[:size])
         del self.buffer[:size]
         return data
 

@@ -178,7 +178,10 @@ def connect(
     try:
         with_retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchall())
         # (the busy timeout is sqlite3.connect's timeout)
-        conn.execute("PRAGMA synchronous=NORMAL" if synchronous == "NORMAL" else "PRAGMA synchronous=FULL")
+        if synchronous == "NORMAL":
+            conn.execute("PRAGMA synchronous=NORMAL")
+        else:
+            conn.execute("PRAGMA synchronous=FULL")
         _ensure_tables(conn, list(_REGISTERED.values()))
     except sqlite3.DatabaseError as exc:
         conn.close()
