@@ -3,8 +3,8 @@
 Stash waits for the process, so it loads in stages: the input alone settles most hooks
 (hooks/triage.py, which imports nothing); only a hook with work loads the queue, the database
 and the GraphQL client (hooks/handlers.py). Once the result is written, the process ends at once
-(``os._exit``): the interpreter's teardown and the database's closing checkpoint would add to
-Stash's wait and do nothing the next process needs (see handlers.handle_hook).
+(``os._exit``): the interpreter's teardown would only add to Stash's wait, and the database is left
+open while its log is short (handlers.handle_hook says why).
 """
 
 from __future__ import annotations
