@@ -13,7 +13,6 @@ import os
 
 from hooks.triage import (
     PLEX_FIELDS,
-    RELATED_TYPES,
     SCENE_CHANGE_TYPES,
     HookOutcome,
     changed_fields,
@@ -41,6 +40,8 @@ __all__ = [
     "requires_plex_sync",
 ]
 
+# A rename of one of these changes every scene that carries it (handled in hooks/related.py).
+RELATED_TYPES = ("Performer.Update.Post", "Tag.Update.Post", "Studio.Update.Post", "Group.Update.Post")
 HOOK_GRAPHQL_TIMEOUT_S = 3.0
 # A hook's queued edit can be found again (the drain's catch-up), so its commit need not wait
 # for the disk as PlexSync's own records do (sync.db.connect; README, Benchmarks).
@@ -144,10 +145,14 @@ def handle_hook(server_connection: dict, hook_context: dict, data_dir: str, *, l
     leaves the log for the next process to read back, which is cheap while the log is short.
     So the connection is left open until the log has grown (sync.db.log_is_short), then closed.
     """
-    settled = settled_by_input(hook_context)
+    hook_type, object_id, input_fields = hook_fields(hook_context)
+    if hook_type not in (*SCENE_CHANGE_TYPES, "Scene.Destroy.Post", *RELATED_TYPES):
+        return HookOutcome("skipped", f"hook type {hook_type or '(none)'} is not handled")
+    settled = settled_by_input(hook_context)  # a scene hook the input alone decides
     if settled is not None:
         return settled
-    hook_type, object_id, input_fields = hook_fields(hook_context)
+    if object_id <= 0:
+        return HookOutcome("skipped", "hook has no object id")
     stash = StashClient(server_connection, timeout=HOOK_GRAPHQL_TIMEOUT_S)
     sync_state = SyncState(os.path.join(data_dir, db.DB_NAME), synchronous=HOOK_SYNCHRONOUS)
     conn = sync_state.connection  # one connection for the state check and the enqueue

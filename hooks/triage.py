@@ -1,9 +1,9 @@
 """What a hook's input alone settles, before anything is opened or imported.
 
-Most hooks Stash fires carry nothing for Plex: a type PlexSync does not handle, or an edit of
-fields Plex never shows (organized, play counts, resume time). Those are answered from Stash's
-hookContext alone, so this module imports nothing at all (not even ``collections``): a hook that
-skips costs little more than starting the interpreter.
+Many scene hooks carry nothing for Plex: an edit of fields Plex never shows (organized, play
+counts, resume time). Those are answered from Stash's hookContext alone, so this module imports
+nothing at all (not even ``collections``): a hook that skips costs little more than starting the
+interpreter.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ PLEX_FIELDS = frozenset(
         "director", "primary_file_id",
     }
 )
-# A rename of one of these changes every scene that carries it (handled in hooks/related.py).
-RELATED_TYPES = ("Performer.Update.Post", "Tag.Update.Post", "Studio.Update.Post", "Group.Update.Post")
 # Scene hooks that carry a change for Plex (Create: a new file; Update: an edit, or with a null
 # input a scan that saw the file moved, changed or matched by fingerprint).
 SCENE_CHANGE_TYPES = {"Scene.Update.Post": "hook", "Scene.Create.Post": "create"}
-HANDLED_TYPES = frozenset((*SCENE_CHANGE_TYPES, "Scene.Destroy.Post", *RELATED_TYPES))
 
 
 class HookOutcome:
@@ -100,13 +97,14 @@ def requires_plex_sync(update_data: object, input_fields: list | None = None, sc
 
 
 def settled_by_input(hook_context: dict) -> HookOutcome | None:
-    """The outcome when the input alone decides it (a type PlexSync does not handle, no object
-    id, a scene edit of no field Plex shows); None when the hook has work to do."""
+    """The outcome of a scene hook when its input alone decides it (no object id, or an edit of
+    no field Plex shows); None when the hook has work to do, or is of another type
+    (hooks/handlers.py routes those)."""
     hook_type, object_id, input_fields = hook_fields(hook_context)
-    if hook_type not in HANDLED_TYPES:
-        return HookOutcome("skipped", f"hook type {hook_type or '(none)'} is not handled")
+    if hook_type not in SCENE_CHANGE_TYPES:
+        return None
     if object_id <= 0:
         return HookOutcome("skipped", "hook has no object id")
-    if hook_type in SCENE_CHANGE_TYPES and not requires_plex_sync(hook_context.get("input"), input_fields, object_id):
+    if not requires_plex_sync(hook_context.get("input"), input_fields, object_id):
         return HookOutcome("skipped", "no field Plex shows changed", (object_id,))
     return None
