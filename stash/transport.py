@@ -49,7 +49,7 @@ def request(
     limit: int,
 ) -> tuple[int, bytes]:
     """Send one request, return (status, body). Raises OSError (unreachable, timed out, TLS),
-    BadResponse or ResponseTooLarge; ValueError for a header value with a line break in it."""
+    BadResponse or ResponseTooLarge; ValueError for a path or header that would split the request."""
     head = _request_head(scheme, host, port, method, target, headers, body)
     sock = _connect_tls(host, port, timeout) if scheme == "https" else _connect(host, port, timeout)
     try:
@@ -61,6 +61,8 @@ def request(
 
 def _request_head(scheme: str, host: str, port: int, method: str, target: str, headers: dict[str, str],
                   body: bytes | None) -> bytes:
+    if any(c <= " " or c == "\x7f" for c in target):  # as http.client: no request splitting
+        raise ValueError(f"the request path {target[:80]!r} has a space or control character")
     default_port = 443 if scheme == "https" else 80
     shown_host = f"[{host}]" if ":" in host else host
     lines = [f"{method} {target} HTTP/1.1",

@@ -182,11 +182,14 @@ def test_an_answer_over_the_limit_is_refused() -> None:
             client(server.port)._request("GET", "/x", None, {}, 1.0, limit=1000)
 
 
-def test_a_line_break_in_a_header_value_is_refused_without_sending_it() -> None:
+def test_a_line_break_in_a_header_value_or_the_path_is_refused_without_sending_it() -> None:
     with pytest.raises(ValueError) as raised:
         transport.request("http", "127.0.0.1", 9, "POST", "/graphql", {"Cookie": "session=a\r\nX-Evil: 1"}, b"{}",
                           timeout=1.0, limit=100)
     assert "session=a" not in str(raised.value)
+    with pytest.raises(ValueError, match="control character"):
+        transport.request("http", "127.0.0.1", 9, "GET", "/scene/1/screenshot HTTP/1.1\r\nX-Evil: 1", {},
+                          timeout=1.0, limit=100)
 
 
 def test_plain_http_never_loads_ssl_or_socket() -> None:
