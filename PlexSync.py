@@ -72,37 +72,11 @@ def _run_stash(raw: bytes) -> int:
 
 
 def _run_hook(connection: dict, hook_context: object) -> int:
-    from stash import protocol
+    """Stash waits for every hook: hooks/run.py loads only what this hook needs, then the
+    process ends at once, without the interpreter's teardown."""
+    from hooks.run import exit_now, run_hook
 
-    if not isinstance(hook_context, dict):
-        message = f"hookContext is a {type(hook_context).__name__}, expected an object"
-        protocol.error(message)
-        protocol.emit_result(None, message)
-        return 1
-    import sqlite3
-
-    from hooks.handlers import handle_hook
-    from sync.db import DB_NAME, DatabaseError, data_dir_path, explain
-
-    try:
-        data_dir = data_dir_path(connection)
-        outcome = handle_hook(connection, hook_context, data_dir)
-    except (DatabaseError, sqlite3.DatabaseError, OSError) as exc:
-        if isinstance(exc, sqlite3.DatabaseError):
-            exc = explain(exc, os.path.join(data_dir, DB_NAME))
-        message = (
-            f"PlexSync could not record this edit: {exc}. Run the task 'Sync recent changes' "
-            "once the problem is fixed to catch up."
-        )
-        protocol.error(message)
-        protocol.emit_result(None, message)
-        return 1
-    if outcome.action == "queued":
-        protocol.info(f"scene(s) {', '.join(map(str, outcome.scene_ids[:20]))}: {outcome.reason}")
-    else:
-        protocol.debug(f"hook {hook_context.get('type')}: {outcome.reason}")
-    protocol.emit_result(outcome.as_output(), None)
-    return 0
+    exit_now(run_hook(connection, hook_context))
 
 
 def main() -> int:

@@ -2,14 +2,24 @@
 and runs one per scene in a bulk edit, so this path imports only the standard library, never
 talks to Plex, and makes at most two small GraphQL calls (the scene's timestamp, only for a
 scene synced before, and asking Stash to start the drain task when none is pending).
+
+A hook whose input alone settles it (hooks/triage.py) never loads this module. The filter and
+the outcome live there and are importable from here as before.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections import namedtuple
 
+from hooks.triage import (
+    PLEX_FIELDS,
+    SCENE_CHANGE_TYPES,
+    HookOutcome,
+    changed_fields,
+    hook_fields,
+    requires_plex_sync,
+    settled_by_input,
+)
 from queue import lease
 from queue.inbox import Inbox
 from queue.lease import enqueue_scenes
@@ -19,64 +29,23 @@ from sync import db
 from sync.detector import needs_resync
 from sync.state import SyncState
 
-# Fields of SceneUpdateInput / BulkSceneUpdateInput whose change Plex can show. Play counts,
-# o-counter, resume time, organized and the like change nothing in Plex.
-PLEX_FIELDS = frozenset(
-    {
-        "title", "details", "date", "studio_id", "performer_ids", "tag_ids", "groups", "movies",
-        "movie_ids", "group_ids", "rating100", "rating", "cover_image", "urls", "url", "code",
-        "director", "primary_file_id",
-    }
-)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from typing import Literal
+
+__all__ = [
+    "HOOK_GRAPHQL_TIMEOUT_S", "PLEX_FIELDS", "RELATED_TYPES", "SCENE_CHANGE_TYPES", "HookOutcome",
+    "changed_fields", "handle_hook", "on_scene_destroy", "on_scene_update", "request_drain",
+    "requires_plex_sync",
+]
+
 # A rename of one of these changes every scene that carries it (handled in hooks/related.py).
 RELATED_TYPES = ("Performer.Update.Post", "Tag.Update.Post", "Studio.Update.Post", "Group.Update.Post")
-# Scene hooks that carry a change for Plex (Create: a new file; Update: an edit, or with a null
-# input a scan that saw the file moved, changed or matched by fingerprint).
-SCENE_CHANGE_TYPES = {"Scene.Update.Post": "hook", "Scene.Create.Post": "create"}
 HOOK_GRAPHQL_TIMEOUT_S = 3.0
-
-
-class HookOutcome(namedtuple("HookOutcome", "action reason scene_ids drain_requested", defaults=((), False))):
-    """What the hook did: action is "queued", "skipped" or "removed"."""
-
-    __slots__ = ()
-
-    def as_output(self) -> dict:
-        return {
-            "action": self.action,
-            "reason": self.reason,
-            "scene_ids": list(self.scene_ids),
-            "drain_requested": self.drain_requested,
-        }
-
-
-def changed_fields(update_data: object, input_fields: list | None, scene_id: int | None) -> set[str]:
-    """The input keys of this scene's change, whatever shape Stash sent.
-
-    ``scenesUpdate`` sends the whole array as input (with this scene's keys in inputFields),
-    ``bulkSceneUpdate`` the whole bulk input; scan hooks send null.
-    """
-    if input_fields:
-        return {str(f) for f in input_fields}
-    if isinstance(update_data, dict):
-        return set(update_data)
-    if isinstance(update_data, list):
-        for entry in update_data:
-            if isinstance(entry, dict) and str(entry.get("id")) == str(scene_id):
-                return set(entry)
-    return set()
-
-
-def requires_plex_sync(update_data: object, input_fields: list | None = None, scene_id: int | None = None) -> bool:
-    """Is this a change Plex cares about?
-
-    A null input comes from Stash itself: a scan that created the scene, moved or renamed its
-    file, or matched a file to it by fingerprint. The Plex binding must follow the file, so
-    that always counts.
-    """
-    if update_data is None:
-        return True  # scan and create hooks: no metadata change to carry
-    return bool(changed_fields(update_data, input_fields, scene_id) & PLEX_FIELDS)
+# A hook's queued edit can be found again (the drain's catch-up), so its commit need not wait
+# for the disk as PlexSync's own records do (sync.db.connect; README, Benchmarks).
+HOOK_SYNCHRONOUS: Literal["FULL", "NORMAL"] = "NORMAL"
 
 
 def _scene_updated_at(stash: StashClient | None, scene_id: int) -> tuple[bool, str | None]:
@@ -167,22 +136,25 @@ def on_scene_destroy(scene_id: int, conn: sqlite3.Connection, sync_state: SyncSt
     return HookOutcome("removed", "scene deleted in Stash", (scene_id,))
 
 
-def handle_hook(server_connection: dict, hook_context: dict, data_dir: str) -> HookOutcome:
-    """Entry for PlexSync.py: route one hook by its type."""
-    hook_type = str(hook_context.get("type") or "")
-    try:
-        object_id = int(hook_context.get("id") or 0)
-    except (TypeError, ValueError):
-        object_id = 0
-    input_fields = hook_context.get("inputFields")
-    if not isinstance(input_fields, list):
-        input_fields = None
+def handle_hook(server_connection: dict, hook_context: dict, data_dir: str, *, leave_open: bool = False) -> HookOutcome:
+    """Route one hook by its type.
+
+    ``leave_open``: the caller's process exits right after (hooks/run.py). Closing the last
+    connection to a WAL database folds the log into the file (a checkpoint, with two fsyncs:
+    on a spinning disk more than the whole hook) and deletes it; a connection left to the exit
+    leaves the log for the next process to read back, which is cheap while the log is short.
+    So the connection is left open until the log has grown (sync.db.log_is_short), then closed.
+    """
+    hook_type, object_id, input_fields = hook_fields(hook_context)
     if hook_type not in (*SCENE_CHANGE_TYPES, "Scene.Destroy.Post", *RELATED_TYPES):
         return HookOutcome("skipped", f"hook type {hook_type or '(none)'} is not handled")
+    settled = settled_by_input(hook_context)  # a scene hook the input alone decides
+    if settled is not None:
+        return settled
     if object_id <= 0:
         return HookOutcome("skipped", "hook has no object id")
     stash = StashClient(server_connection, timeout=HOOK_GRAPHQL_TIMEOUT_S)
-    sync_state = SyncState(os.path.join(data_dir, db.DB_NAME))
+    sync_state = SyncState(os.path.join(data_dir, db.DB_NAME), synchronous=HOOK_SYNCHRONOUS)
     conn = sync_state.connection  # one connection for the state check and the enqueue
     try:
         if hook_type in SCENE_CHANGE_TYPES:
@@ -196,4 +168,5 @@ def handle_hook(server_connection: dict, hook_context: dict, data_dir: str) -> H
 
         return on_related_update(hook_type, object_id, input_fields, conn, stash)
     finally:
-        sync_state.close()
+        if not (leave_open and db.log_is_short(conn)):
+            sync_state.close()

@@ -21,11 +21,14 @@ compiles only this module: Stash waits for it).
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections import namedtuple
 
 from sync import db
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
 
 PENDING = "pending"
 QUEUED = "queued"

@@ -15,13 +15,16 @@ asks Stash for a new drain.
 from __future__ import annotations
 
 import os
-import socket
-import sqlite3
 import time
+from _socket import gethostname  # what socket.gethostname is, without the socket module's imports
 from collections import namedtuple
 
 from queue.inbox import Inbox
 from sync import db
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
 
 DRAIN = db.register(db.Table("drain", """
 CREATE TABLE IF NOT EXISTS drain (
@@ -44,7 +47,7 @@ LeaseInfo = namedtuple("LeaseInfo", "holder heartbeat expires wake_requested_at"
 
 
 def new_holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+    return f"{gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def _holder_is_dead(holder: str) -> bool:
@@ -56,7 +59,7 @@ def _holder_is_dead(holder: str) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    if host != socket.gethostname() or pid == os.getpid():
+    if host != gethostname() or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)

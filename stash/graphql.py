@@ -1,18 +1,14 @@
-"""A small GraphQL client for Stash, on http.client only.
+"""A small GraphQL client for Stash, on a plain socket (stash/transport.py).
 
 The hook runs once per edited scene and Stash waits for it, so this module must import almost
-nothing: no requests, no urllib.request. The worker uses the same client, so there is one place
-that knows how to reach Stash (host mapping, session cookie, timeouts, error wording).
+nothing: no requests, no http.client, no json (stash/json_codec.py runs json's own C parser). The
+worker uses the same client, so there is one place that knows how to reach Stash (host mapping,
+session cookie, timeouts, error wording).
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import ssl
-from urllib.parse import urlsplit
-
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+from stash import json_codec, transport
 
 
 class StashError(Exception):
@@ -62,23 +58,12 @@ class StashClient:
             headers["ApiKey"] = self.api_key
         return headers
 
-    def _connection(self, host: str, port: int, scheme: str, timeout: float) -> http.client.HTTPConnection:
-        if scheme == "https":
-            # Traffic to Stash on this same machine never leaves it; Stash's own certificate is
-            # often self-signed, so verification is only enforced for remote hosts.
-            context = ssl.create_default_context()
-            if host in _LOOPBACK:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-        return http.client.HTTPConnection(host, port, timeout=timeout)
-
     def execute(self, query: str, variables: dict | None = None, *, timeout: float | None = None) -> dict:
         """Run one GraphQL document and return its ``data``."""
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        body = json_codec.dumps({"query": query, "variables": variables or {}}).encode()
         headers = self._headers()
         headers["Content-Type"] = "application/json"
-        status, payload = self._request("POST", f"{self.base_url}/graphql", body, headers, timeout)
+        status, payload = self._request("POST", "/graphql", body, headers, timeout)
         if status >= 500:
             raise StashUnavailable(f"Stash answered HTTP {status} at {self.base_url}/graphql")
         if status in (401, 403):
@@ -96,7 +81,7 @@ class StashClient:
                 f"Stash refused the plugin's session (HTTP {status}); re-run the task from Stash"
             )
         try:
-            reply = json.loads(payload)
+            reply = json_codec.loads(payload)
         except ValueError:
             raise StashError(f"Stash answered HTTP {status} with a body that is not JSON") from None
         errors = reply.get("errors") if isinstance(reply, dict) else None
@@ -109,33 +94,30 @@ class StashClient:
 
     def fetch_bytes(self, url: str, *, timeout: float | None = None, limit: int = 50 * 1024 * 1024) -> bytes:
         """Download a Stash URL (a screenshot) with the session's credentials."""
-        status, payload = self._request("GET", url, None, self._headers(), timeout, limit=limit)
+        from urllib.parse import urlsplit  # tasks only: the hook never downloads
+
+        parts = urlsplit(url)
+        # Screenshot URLs carry Stash's external host; the plugin always talks to Stash directly.
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        status, payload = self._request("GET", path, None, self._headers(), timeout, limit=limit)
         if status != 200:
-            raise StashError(f"Stash answered HTTP {status} for {urlsplit(url).path}")
+            raise StashError(f"Stash answered HTTP {status} for {parts.path}")
         return payload
 
     def _request(
         self,
         method: str,
-        url: str,
+        path: str,
         body: bytes | None,
         headers: dict[str, str],
         timeout: float | None,
         *,
         limit: int = 200 * 1024 * 1024,
     ) -> tuple[int, bytes]:
-        parts = urlsplit(url)
-        # Screenshot URLs carry Stash's external host; the plugin always talks to Stash directly.
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        conn = self._connection(self.host, self.port, self.scheme, timeout or self.timeout)
         try:
-            conn.request(method, path or "/", body=body, headers=headers)
-            response = conn.getresponse()
-            payload = response.read(limit + 1)
-            if len(payload) > limit:
-                raise StashError(f"Stash's answer for {parts.path} is larger than {limit} bytes")
-            return response.status, payload
-        except (OSError, http.client.HTTPException) as exc:
+            return transport.request(self.scheme, self.host, self.port, method, path, headers, body,
+                                     timeout=timeout or self.timeout, limit=limit)
+        except transport.ResponseTooLarge:
+            raise StashError(f"Stash's answer for {path.split('?', 1)[0]} is larger than {limit} bytes") from None
+        except (OSError, transport.BadResponse) as exc:
             raise StashUnavailable(f"cannot reach Stash at {self.base_url}: {exc}") from None
-        finally:
-            conn.close()

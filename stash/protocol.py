@@ -7,8 +7,9 @@ so nothing else may ever be printed there. Log lines carry a level prefix (``\\x
 
 from __future__ import annotations
 
-import json
 import sys
+
+from stash import json_codec
 
 LEVELS = {"trace": "t", "debug": "d", "info": "i", "warning": "w", "error": "e"}
 # Stash reads stderr with a 64 KiB line scanner; stay well below it, counted in encoded bytes.
@@ -91,7 +92,7 @@ def parse_input(raw: bytes) -> tuple[dict, dict]:
             "to stdin (run `python PlexSync.py --help` for command-line use)"
         )
     try:
-        document = json.loads(raw)
+        document = json_codec.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ProtocolError(f"stdin is not valid JSON ({exc}); expected Stash's plugin input") from None
     if not isinstance(document, dict):
@@ -114,8 +115,6 @@ def parse_input(raw: bytes) -> tuple[dict, dict]:
 
 def emit_result(output: object = None, error_message: str | None = None) -> None:
     """Write the single JSON object Stash reads from stdout."""
-    payload = json.dumps(
-        {"output": output, "error": error_message}, ensure_ascii=False, default=str
-    )
+    payload = json_codec.dumps({"output": output, "error": error_message}, ensure_ascii=False, default=str)
     sys.stdout.write(redact(payload) + "\n")
     sys.stdout.flush()

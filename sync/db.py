@@ -12,18 +12,21 @@ columns are added, nothing is ever dropped, so queued jobs survive an upgrade).
 
 from __future__ import annotations
 
+# _sqlite3 is the C module the sqlite3 package re-exports: the same connect(), Connection and
+# errors. The package adds only datetime adapters, and importing datetime costs a hook more than
+# its SQL does.
+import _sqlite3 as sqlite3
 import os
-import sqlite3
 import time
 from collections import namedtuple
-from collections.abc import Callable
 
 # The hook imports this module: `typing` and `pathlib` together cost more than the hook's own
 # work, so neither is imported at run time here.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
-    from typing import TypeVar
+    from typing import Literal, TypeVar
 
     T = TypeVar("T")
 
@@ -32,6 +35,13 @@ BUSY_TIMEOUT_S = 15.0
 # Beyond the busy timeout, how long an operation keeps retrying "database is locked" before it
 # gives up with an error that says what to do. The hook must never drop an edit silently.
 RETRY_DEADLINE_S = 30.0
+
+
+# A process may exit without closing its connection (the hook does: sync.db.log_is_short). The
+# next one to open the file then reads the write-ahead log back (SQLite's recovery, as after a
+# crash), which costs about 7 µs a page; closing instead folds the log into the file, with two
+# fsyncs, and deletes it. Past this size the hook closes.
+WAL_LEAVE_BYTES = 256 * 1024
 
 
 class Table(namedtuple("Table", "name create added_columns", defaults=((),))):
@@ -62,6 +72,7 @@ class PluginConnection(sqlite3.Connection):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.ensured: set[str] = set()
         self.created_file = False
+        self.path = ""
 
 
 class DatabaseError(Exception):
@@ -138,10 +149,20 @@ def passes_check(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def connect(path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) -> PluginConnection:
-    """Open the database in autocommit mode, WAL, FULL sync, with every registered table.
+def connect(
+    path: str | os.PathLike[str],
+    *,
+    timeout: float = BUSY_TIMEOUT_S,
+    synchronous: Literal["FULL", "NORMAL"] = "FULL",
+) -> PluginConnection:
+    """Open the database in autocommit mode, WAL, with every registered table.
 
-    ``created_file`` on the connection tells whether this call created the file.
+    ``synchronous``: FULL (every commit is on disk before it returns: survives a power cut) for
+    everything PlexSync remembers; NORMAL (a commit survives the process being killed, and the
+    last ones may be lost to a power cut, never corrupting the file) only for rows that can be
+    found again, the hook's queued edits (the drain's catch-up finds an edit Stash holds and
+    sync_state does not; README, Benchmarks). ``created_file`` on the connection tells whether
+    this call created the file; ``path`` is the file's path.
     """
     existed = os.path.exists(path)
     try:
@@ -153,16 +174,28 @@ def connect(path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) ->
         raise DatabaseError(f"cannot open the PlexSync database {path}: {exc}") from None
     assert isinstance(conn, PluginConnection)
     conn.created_file = not existed
+    conn.path = os.fspath(path)
     try:
         with_retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchall())
-        # FULL: a queued edit survives a power cut as well as a crash. Hooks rarely contend
-        # (Stash runs a bulk edit's hooks one after another), so the fsync is affordable.
-        conn.execute("PRAGMA synchronous=FULL")  # (the busy timeout is sqlite3.connect's timeout)
+        # (the busy timeout is sqlite3.connect's timeout)
+        if synchronous == "NORMAL":
+            conn.execute("PRAGMA synchronous=NORMAL")
+        else:
+            conn.execute("PRAGMA synchronous=FULL")
         _ensure_tables(conn, list(_REGISTERED.values()))
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise explain(exc, path) from None
     return conn
+
+
+def log_is_short(conn: PluginConnection) -> bool:
+    """Whether the connection's write-ahead log is small enough to leave to the next process
+    (WAL_LEAVE_BYTES). A log that is not there (or cannot be looked at) is short."""
+    try:
+        return os.stat(conn.path + "-wal").st_size <= WAL_LEAVE_BYTES
+    except OSError:
+        return True
 
 
 def ensure(conn: sqlite3.Connection, table: Table) -> None:

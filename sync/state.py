@@ -8,13 +8,18 @@ through WAL.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
+from _thread import _local as thread_local  # what threading.local is, without importing threading
+from _thread import allocate_lock
 from collections import namedtuple
 
 from sync import db
 from sync.timestamps import parse_instant
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from typing import Literal
 
 SYNC_STATE = db.register(db.Table("sync_state", """
 CREATE TABLE IF NOT EXISTS sync_state (
@@ -48,13 +53,18 @@ class SyncRecord(namedtuple(
 
 
 class SyncState:
-    """Sync records in the plugin database at ``db_path``."""
+    """Sync records in the plugin database at ``db_path``.
 
-    def __init__(self, db_path: str) -> None:
+    ``synchronous`` is the connections' (sync.db.connect): FULL for the tasks; the hook, which
+    writes only queued edits the catch-up can find again, passes NORMAL.
+    """
+
+    def __init__(self, db_path: str, *, synchronous: Literal["FULL", "NORMAL"] = "FULL") -> None:
         self.db_path = str(db_path)
-        self._local = threading.local()
+        self.synchronous: Literal["FULL", "NORMAL"] = synchronous
+        self._local = thread_local()
         self._all: list[db.PluginConnection] = []
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._closed = False
         self._conn()  # fail early, with a clear error, if the file cannot be used
 
@@ -63,7 +73,7 @@ class SyncState:
         if conn is None:
             if self._closed:
                 raise db.DatabaseError("SyncState is closed")
-            conn = db.connect(self.db_path)
+            conn = db.connect(self.db_path, synchronous=self.synchronous)
             db.ensure(conn, SYNC_STATE)
             if conn.created_file:
                 from sync.meta import DatabaseLoss  # rare: only when the file is new
@@ -177,4 +187,4 @@ class SyncState:
             for conn in self._all:
                 conn.close()
             self._all.clear()
-        self._local = threading.local()
+        self._local = thread_local()

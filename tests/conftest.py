@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,18 @@ def linked(fake_stash, fake_plex):
     fake_plex.add_section(1, "Movies", "movie", ["/media/videos"])
     fake_stash.set_plugin_settings({"plex_url": fake_plex.url, "plex_token": PLEX_TOKEN})
     return fake_stash, fake_plex
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """(certificate, key) of a self-signed certificate for 127.0.0.1, for a server on TLS."""
+    key, cert = tmp_path / "server-key.pem", tmp_path / "server-cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
 
 
 @pytest.fixture(params=["merge", "replace"])

@@ -27,6 +27,7 @@ import pytest
 from queue.inbox import is_scene_in_queue
 from scripts import build_plugin
 from tests.conftest import PLEX_TOKEN
+from tests.hook_budget import SCENE_CHANGE, over_budget, startup_modules
 from tests.standins.fake_stash import FakeStash
 from worker.install.vendor import STAMP_NAME, Vendor
 
@@ -309,3 +310,4 @@ def test_the_hook_never_imports_from_vendor(plugin: Path, data_dir: Path, tmp_pa
     }
     assert "hooks.handlers" in imported, proc.stderr[-2000:]
     assert not {name for name in imported if name == "worker" or name.startswith("worker.")}, "a hook loaded the task side"
+    assert over_budget(imported - startup_modules(), SCENE_CHANGE) == {}  # nothing else either

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import re
 import ssl
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -139,17 +138,6 @@ def test_leak_scan_option_leaves_a_secret_to_plex_urls_only(where: str, tmp_path
 
 
 # -- TLS --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key, cert = tmp_path / "plex-key.pem", tmp_path / "plex-cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
 
 
 def serve_https(plex, cert: Path, key: Path) -> str:

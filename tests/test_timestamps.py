@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync.timestamps import parse_instant
 
@@ -91,3 +93,58 @@ def test_short_fractions_with_offsets(text: str, fraction: float) -> None:
 )
 def test_invalid_values_give_none(value: object) -> None:
     assert parse_instant(value) is None  # type: ignore[arg-type]
+
+
+def _reference_parse(value: str) -> float | None:
+    """The rule as first written, with a regular expression: the hook's version avoids importing
+    re, and must agree with it on every string."""
+    import re
+
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    text = re.sub(r"\.(\d+)", lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+STAMP_PIECES = st.sampled_from(["2026", "-", "01", "11", "T", "07", ":", "53", ".", "5", "123456789", "Z", "z",
+                                "+11:00", "-05:30", " ", "\u0663", "", "x", "..", "+00:00"])
+
+
+def _stash_like(year: int, month: int, day: int, hour: int, minute: int, second: int, fraction: str,
+                sign: str, off_hours: int, off_minutes: int, zulu: bool) -> str:
+    """Stash's RFC3339 shape, with every field free to go out of range."""
+    zone = "Z" if zulu else f"{sign}{off_hours:02d}:{off_minutes:02d}"
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{fraction}{zone}"
+
+
+STASH_LIKE = st.builds(
+    _stash_like, st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24),
+    st.integers(0, 60), st.integers(0, 60), st.sampled_from(["", ".5", ".123456", ".123456789", ".0000001"]),
+    st.sampled_from("+-"), st.integers(0, 24), st.integers(0, 60), st.booleans(),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(STAMP_PIECES, max_size=12).map("".join) | st.text(max_size=30) | STASH_LIKE
+       | st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()))
+def test_agrees_with_the_regular_expression_rule(text: str) -> None:
+    """To the last bit: the hook compares these with what the worker stored."""
+    expected = _reference_parse(text) if text.strip() else None
+    assert parse_instant(text) == expected
+
+
+def test_the_hook_reads_stash_s_shape_without_importing_datetime() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from sync.timestamps import parse_instant; "
+            "assert parse_instant('2026-01-11T18:07:53.5+11:00') == 1768115273.5; "
+            "print(sorted(m for m in sys.modules if m in ('datetime', '_datetime', 're')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                          cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert done.stdout.strip() == "[]"

@@ -612,6 +612,7 @@ class FakeStash:
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         self.port = 0
+        self.scheme = "http"  # serve_tls() makes it https, as a Stash with a certificate
         self._write_config()
 
     # ------------------------------------------------------------------ lifecycle
@@ -660,7 +661,18 @@ class FakeStash:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def serve_tls(self, cert: Path, key: Path) -> None:
+        """Answer over TLS with this certificate from now on, as Stash does with ssl cert files in
+        its config folder; plugins are then told the scheme is https."""
+        import ssl
+
+        assert self._server is not None, "start the stand-in first"
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https"
 
     @property
     def graphql_url(self) -> str:
@@ -2220,6 +2232,7 @@ class FakeStash:
         return server_connection(
             port=self.port,
             host=self.host,
+            scheme=self.scheme,
             cookie_value=cookie_value or self.session_value,
             stash_dir=self.stash_dir,
             plugin_dir=self.plugin_dir,
