@@ -77,12 +77,17 @@ def _not_serializable(value: object) -> object:
 def dumps(value: object, *, ensure_ascii: bool = True, default: Callable[[Any], object] | None = None) -> str:
     """``json.dumps(value, ensure_ascii=..., default=...)``, every other argument at its default."""
     if _make_encoder is not None:
-        encode = _make_encoder(
-            markers={}, default=default or _not_serializable,
-            encoder=_encode_text_ascii if ensure_ascii else _encode_text, indent=None,
-            key_separator=": ", item_separator=", ", sort_keys=False, skipkeys=False, allow_nan=True,
-        )
-        return "".join(encode(value, 0))
+        try:
+            encode = _make_encoder(
+                markers={}, default=default or _not_serializable,
+                encoder=_encode_text_ascii if ensure_ascii else _encode_text, indent=None,
+                key_separator=": ", item_separator=", ", sort_keys=False, skipkeys=False, allow_nan=True,
+            )
+            return "".join(encode(value, 0))
+        except (TypeError, ValueError):
+            # An interpreter whose _json takes other arguments, or a value json refuses: json
+            # itself then writes it, or says what is wrong in its own words.
+            pass
     import json
 
     return json.dumps(value, ensure_ascii=ensure_ascii, default=default)
