@@ -134,7 +134,10 @@ def on_scene_update(
 ) -> HookOutcome:
     """Filter, check the timestamp, dedupe and enqueue one scene; ask for a drain if needed."""
     if not requires_plex_sync(update_data, input_fields, scene_id):
-        return HookOutcome("skipped", "no field Plex shows changed", (scene_id,))
+        from hooks.related import organized_shows  # only for edits Plex would not see otherwise
+
+        if not organized_shows(conn, changed_fields(update_data, input_fields, scene_id)):
+            return HookOutcome("skipped", "no field Plex shows changed", (scene_id,))
     if Inbox(conn).pending_force(scene_id) is not None:
         # Already waiting: the worker reads the scene when it processes it, so it gets this
         # edit too. A read only; duplicate hooks never take the write lock.

@@ -1,6 +1,12 @@
 """Renames: a performer, tag, studio or group changed, so every scene that carries it may show
 something else in Plex. Stash fires no scene hook for those, and a rename leaves the scenes'
 ``updated_at`` alone, so the scenes are queued forced. Loaded only for these hook types.
+
+The settings decide which other edits count (``sync.meta.HookFlags``, noted by the last task):
+with excluded or label tags, a tag moved in the hierarchy reaches every scene below it; with studio
+collections, a studio moved under another (or renamed) reaches its sub-studios' scenes too; with an
+organized label, marking a scene organized counts. A group's synopsis or front image always counts
+(its Plex collection shows them; the drain writes the collection, not the scenes).
 """
 
 from __future__ import annotations
@@ -20,20 +26,45 @@ SCENES_CARRYING = {
     "Group.Update.Post": queries.SCENES_WITH_GROUP,
 }
 RELATED_PAGE = 500
+# Input fields that change what Plex shows, beyond the name, and the flag that makes them count.
+WATCHED = {
+    "Tag.Update.Post": (("parent_ids", "child_ids"), "tag_tree"),
+    "Studio.Update.Post": (("parent_id",), "studio_tree"),
+    "Group.Update.Post": (("synopsis", "front_image"), None),
+}
+
+
+def _flags(conn: sqlite3.Connection) -> dict[str, bool]:
+    from sync.meta import HookFlags
+
+    return HookFlags(conn).load()
+
+
+def organized_shows(conn: sqlite3.Connection, fields: set[str]) -> bool:
+    """An edit Plex shows only through the organized label: is the label set?"""
+    return "organized" in fields and _flags(conn)["organized"]
 
 
 def on_related_update(
     hook_type: str, object_id: int, input_fields: list | None, conn: sqlite3.Connection, stash: StashClient | None
 ) -> HookOutcome:
-    """A performer, tag, studio or group was renamed: queue every scene that carries it."""
-    if input_fields is not None and "name" not in input_fields:
+    """A performer, tag, studio or group was renamed (or edited in a way Plex shows): queue every
+    scene that carries it (and, where the settings make the hierarchy show, every scene below it)."""
+    watched, flag = WATCHED.get(hook_type, ((), None))
+    flags = _flags(conn) if flag is not None else {}
+    fields = set(input_fields) if input_fields is not None else None
+    if fields is not None and "name" not in fields and not (
+            fields & set(watched) and (flag is None or flags.get(flag))):
         return HookOutcome("skipped", "name unchanged")
     if stash is None:
         return HookOutcome("skipped", "Stash unreachable")
     document = SCENES_CARRYING[hook_type]
+    variables: dict = {"ids": [str(object_id)]}
+    if flag is not None and flags.get(flag):
+        variables["depth"] = -1  # sub-tags / sub-studios share the edited one's place in Plex
     scenes: list[tuple[int, str | None]] = []
     try:
-        for batch, _, _ in pages(stash, document, {"ids": [str(object_id)]}, "findScenes", "scenes",
+        for batch, _, _ in pages(stash, document, variables, "findScenes", "scenes",
                                  per_page=RELATED_PAGE, timeout=HOOK_GRAPHQL_TIMEOUT_S * 3):
             scenes.extend((int(s["id"]), s.get("updated_at")) for s in batch)
     except (StashUnavailable, StashError) as exc:

@@ -150,3 +150,55 @@ class LastReport:
         """The stored report, or None (never run, or unreadable)."""
         value = _json(self.meta.get(self.KEY))
         return value if isinstance(value, dict) else None
+
+
+class HookFlags:
+    """Which of the user's choices make more Stash edits matter to Plex, as the last task read
+    them from the settings, for the hook (which never reads the settings itself): ``organized``
+    (an organized label is set), ``tag_tree`` (excluded or label tags are named) and
+    ``studio_tree`` (studios are collections, so a studio's parent shows in Plex)."""
+
+    KEY = "hook_flags"
+    NAMES = ("organized", "tag_tree", "studio_tree")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def load(self) -> dict[str, bool]:
+        """The stored flags; absent or unreadable ones read as off (a plain read, no lock)."""
+        value = _json(self.meta.get(self.KEY))
+        stored = value if isinstance(value, dict) else {}
+        return {name: stored.get(name) is True for name in self.NAMES}
+
+    def save(self, flags: Mapping[str, bool]) -> None:
+        """Store the flags; a read first, so a task whose settings did not change writes nothing."""
+        wanted = {name: bool(flags.get(name)) for name in self.NAMES}
+        if self.load() != wanted or self.meta.get(self.KEY) is None:
+            self.meta.set_many({self.KEY: json.dumps(wanted, sort_keys=True)})
+
+
+TagRoles = namedtuple("TagRoles", "names roles")
+
+
+class TagRoleSnapshot:
+    """The tag roles (Stash tag id -> "exclude" or "label") PlexSync last applied, with the tag
+    names they were resolved from: a later resolution that differs names the tags whose scenes
+    must be written again (a tag moved under an excluded parent, a sub-tag moved away)."""
+
+    KEY = "tag_roles"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def load(self) -> TagRoles | None:
+        """The snapshot, or None when there is none (or it is unreadable)."""
+        value = _json(self.meta.get(self.KEY))
+        if not isinstance(value, dict) or not isinstance(value.get("roles"), dict):
+            return None
+        names = value.get("names")
+        return TagRoles(str(names) if isinstance(names, str) else "",
+                        {str(k): str(v) for k, v in value["roles"].items()})
+
+    def save(self, names: str, roles: Mapping[str, str]) -> None:
+        """Replace the snapshot (one statement)."""
+        self.meta.set_many({self.KEY: json.dumps({"names": names, "roles": dict(roles)}, sort_keys=True)})

@@ -68,6 +68,7 @@ SAMPLES_BY_NAME: dict[str, Any] = {
     "description": "documents test",
     "args_map": {"mode": "echo"},
     "input": {"plex_url": "http://127.0.0.1:32400"},
+    "depth": -1,
 }
 
 

@@ -25,6 +25,11 @@ DEFAULTS: dict[str, Any] = {
     "performer_photos": False,
     "stash_url_for_plex": "",
     "stash_api_key_for_plex": "",
+    "skip_fields": "",
+    "exclude_tags": "",
+    "label_tags": "",
+    "organized_label": "",
+    "studio_collections": False,
 }
 
 

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stash import protocol
 from stash.graphql import StashClient
 from sync import db
 from sync.state import SyncState
@@ -54,9 +55,14 @@ class TaskContext:
     def config(self) -> PlexSyncConfig:
         """Validated settings; raises validation.settings.ConfigError with a clear message."""
         if self._config is None:
+            from sync.meta import HookFlags
             from validation.settings import build_config, load_settings
 
             self._config = build_config(load_settings(self.stash))
+            try:
+                HookFlags(self.conn).save(self._config.hook_flags)  # what the hooks must watch for
+            except (sqlite3.Error, db.DatabaseError) as exc:  # the task reports the database itself
+                protocol.debug(f"could not note the settings for the hooks: {exc}")
         return self._config
 
     def close(self) -> None:

@@ -1395,26 +1395,26 @@ class FakePlex:
             if not sec.collections_dirty:
                 continue
             members: dict[str, list[int]] = {}
-            for type_, keys in sec.members.items():
+            for type_, in_section in sec.members.items():
                 if type_ == "collection":
                     continue
-                for rk in keys:
-                    for name in self._items[rk].tags.get("collection", ()):
-                        members.setdefault(name, []).append(rk)
-            for name, rk in list(sec.collections.items()):
+                for member in in_section:
+                    for name in self._items[member].tags.get("collection", ()):
+                        members.setdefault(name, []).append(member)
+            for name, gone in list(sec.collections.items()):
                 if name not in members:
                     del sec.collections[name]
-                    self._forget(self._items[rk])
-            for name, keys in members.items():
-                rk = sec.collections.get(name)
-                if rk is None:
+                    self._forget(self._items[gone])
+            for name, held in members.items():
+                known = sec.collections.get(name)
+                if known is None:
                     created = self._create("collection", sec, name, [], {})
                     created.thumb = None  # a composite of its items until a poster is chosen
                     created.index = self._tag_id("collection", name)
-                    rk = sec.collections[name] = created.rk
-                collection = self._items[rk]
-                if collection.children != keys:
-                    collection.children = keys
+                    known = sec.collections[name] = created.rk
+                collection = self._items[known]
+                if collection.children != held:
+                    collection.children = held
                     collection.frag.clear()
             sec.collections_dirty = False
 
