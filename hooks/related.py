@@ -14,10 +14,11 @@ from __future__ import annotations
 import sqlite3
 
 from hooks.handlers import HOOK_GRAPHQL_TIMEOUT_S, HookOutcome, request_drain
-from queue.lease import enqueue_scenes
+from queue.lease import claim_wake, enqueue_scenes
 from stash import protocol, queries
 from stash.graphql import StashClient, StashError, StashUnavailable
 from stash.paging import pages
+from sync import db
 
 SCENES_CARRYING = {
     "Performer.Update.Post": queries.SCENES_WITH_PERFORMER,
@@ -73,6 +74,13 @@ def on_related_update(
         )
         return HookOutcome("skipped", "Stash unreachable")
     if not scenes:
+        if hook_type == "Tag.Update.Post" and flags.get("tag_tree") and fields and fields & set(watched):
+            # Sub-tags taken away from this tag keep their rows untouched: only the drain's
+            # catch-up (which compares the tag roles) finds their scenes. Start one.
+            wake = db.transaction(conn, lambda c: claim_wake(c))
+            requested = request_drain(conn, stash) if wake else False
+            return HookOutcome("skipped", "no scenes carry it; the drain checks the tag hierarchy",
+                               (), requested)
         return HookOutcome("skipped", "no scenes carry it")
     # A rename leaves the scenes' updated_at alone, so the worker's timestamp check would call
     # them synced: force them (an unchanged one still costs no write, only a read).
