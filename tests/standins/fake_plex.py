@@ -1405,6 +1405,7 @@ class FakePlex:
                 if name not in members:
                     del sec.collections[name]
                     self._forget(self._items[gone])
+                    sec.order_version += 1
             for name, held in members.items():
                 known = sec.collections.get(name)
                 if known is None:
