@@ -58,6 +58,21 @@ def seed_choices(stash: FakeStash) -> None:
         stash.add_group(f"Group {i}", synopsis=f"The story of group {i}", front_image=default_cover(50_000 + i))
 
 
+def add_scenes(stash: FakeStash, plex: FakePlex, keys: list[int], renamed: int, choices: bool) -> dict[str, int]:
+    """One scene per Plex item (scene id -> rating key); the first ``renamed`` carry the tag the
+    benchmark renames with no hook."""
+    if choices:
+        seed_choices(stash)
+    scene_of: dict[str, int] = {}
+    for i, rk in enumerate(keys):
+        tags = [f"Tag {i % 50}", "Bench"] + (["Renamed Later"] if i < renamed else [])
+        extra: dict[str, Any] = {"groups": [(f"Group {i % 100}", 1)], "organized": i % 3 == 0} if choices else {}
+        scene = stash.add_scene(f"Bench scene {i}", [plex.item(rk)["files"][0]], details=f"Details {i}",
+                                studio=f"Studio {i % 40}", performers=[f"Performer {i % 300}"], tags=tags, **extra)
+        scene_of[scene] = rk
+    return scene_of
+
+
 def wanted_genres(tags: list[str], choices: bool) -> list[str]:
     """The genres Plex must show for these tag names (tags 0-19 are excluded or labels under --choices)."""
     hidden = {f"Tag {i}" for i in range(20)} if choices else set()
@@ -132,17 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"scenes": n, "renamed": renamed, "hand_edited": edited, "choices": args.choices}
     try:
         stash.set_plugin_settings({"plex_url": plex.url, "plex_token": TOKEN, **(CHOICES if args.choices else {})})
-        if args.choices:
-            seed_choices(stash)
-        scene_of: dict[str, int] = {}
-        for i, rk in enumerate(keys):
-            tags = [f"Tag {i % 50}", "Bench"] + (["Renamed Later"] if i < renamed else [])
-            extra: dict[str, Any] = {"groups": [(f"Group {i % 100}", 1)], "organized": i % 3 == 0} \
-                if args.choices else {}
-            scene = stash.add_scene(f"Bench scene {i}", [plex.item(rk)["files"][0]], details=f"Details {i}",
-                                    studio=f"Studio {i % 40}", performers=[f"Performer {i % 300}"], tags=tags,
-                                    **extra)
-            scene_of[scene] = rk
+        scene_of = add_scenes(stash, plex, keys, renamed, args.choices)
         conn = db.connect(data_dir / db.DB_NAME)
         ids = list(scene_of)
         for start in range(0, n, 500):
