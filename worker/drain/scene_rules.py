@@ -52,21 +52,25 @@ class SceneMapper:
 
 def load_rules(stash: StashClient, config: PlexSyncConfig) -> MappingRules:
     """The settings' rules with the tag and studio hierarchies they need read from Stash."""
-    roles: dict[str, str] = {}
-    if config.excluded_tag_names or config.label_tag_names:
-        tags = _all(stash, queries.ALL_TAGS, "findTags", "tags")
-        roles = resolve_tag_roles(tags, config.excluded_tag_names, config.label_tag_names)
-        known = {str(tag.get("name") or "").casefold() for tag in tags}
-        for setting, names in (("exclude_tags", config.excluded_tag_names), ("label_tags", config.label_tag_names)):
-            missing = [name for name in names if name.casefold() not in known]
-            if missing:
-                protocol.warning(f"{setting} names {', '.join(repr(n) for n in missing)}, but Stash has no tag "
-                                 "of that name; it is ignored (check the spelling, or the tag was renamed)")
     chains = None
     if config.studio_collections:
         chains = resolve_studio_chains(_all(stash, queries.ALL_STUDIOS, "findStudios", "studios"))
-    return MappingRules(skip=config.skipped_fields, tag_roles=roles, organized_label=config.organized_label,
-                        studio_chains=chains)
+    return MappingRules(skip=config.skipped_fields, tag_roles=load_tag_roles(stash, config),
+                        organized_label=config.organized_label, studio_chains=chains)
+
+
+def load_tag_roles(stash: StashClient, config: PlexSyncConfig) -> dict[str, str]:
+    """Tag id -> role under exclude_tags / label_tags (no request when neither names a tag)."""
+    if not (config.excluded_tag_names or config.label_tag_names):
+        return {}
+    tags = _all(stash, queries.ALL_TAGS, "findTags", "tags")
+    known = {str(tag.get("name") or "").casefold() for tag in tags}
+    for setting, names in (("exclude_tags", config.excluded_tag_names), ("label_tags", config.label_tag_names)):
+        missing = [name for name in names if name.casefold() not in known]
+        if missing:
+            protocol.warning(f"{setting} names {', '.join(repr(n) for n in missing)}, but Stash has no tag "
+                             "of that name; it is ignored (check the spelling, or the tag was renamed)")
+    return resolve_tag_roles(tags, config.excluded_tag_names, config.label_tag_names)
 
 
 def _all(stash: StashClient, document: str, root: str, items: str) -> list[dict[str, Any]]:
@@ -98,7 +102,7 @@ def queue_hierarchy_changes(ctx: TaskContext, selector: Selector, *, tags_change
         return 0
     if snapshot is not None and snapshot.names == key and not tags_changed:
         return 0
-    roles = load_rules(ctx.stash, config).tag_roles if active else {}
+    roles = load_tag_roles(ctx.stash, config)
     before = snapshot.roles if snapshot is not None else {}
     changed = sorted(t for t in set(before) | set(roles) if before.get(t) != roles.get(t))
     queued_before = len(selector.result.queued)
