@@ -25,6 +25,12 @@ EXCLUDE, LABEL = "exclude", "label"
 OWN_LABELS = "label.own"
 
 
+def name_key(name: object) -> str:
+    """How a tag named in the settings is compared with Stash's names: case and runs of spaces
+    do not matter."""
+    return " ".join(str(name or "").split()).casefold()
+
+
 def split_names(text: str) -> list[str]:
     """Comma-separated names, trimmed, empty ones and case-insensitive repeats dropped."""
     found: list[str] = []
@@ -91,13 +97,13 @@ def resolve_tag_roles(tags: Iterable[dict[str, Any]], excluded: Iterable[str],
     children: dict[str, list[str]] = {}
     for tag in tags:
         tag_id = str(tag["id"])
-        by_name.setdefault(str(tag.get("name") or "").casefold(), []).append(tag_id)
+        by_name.setdefault(name_key(tag.get("name")), []).append(tag_id)
         for parent in tag.get("parents") or ():
             children.setdefault(str(parent["id"]), []).append(tag_id)
     roles: dict[str, str] = {}
     for role, names in ((LABEL, labelled), (EXCLUDE, excluded)):  # EXCLUDE last: it wins
         for name in names:
-            for tag_id in _below(by_name.get(name.casefold(), []), children):
+            for tag_id in _below(by_name.get(name_key(name), []), children):
                 roles[tag_id] = role
     return roles
 

@@ -17,7 +17,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from plex.mapping import DesiredState, desired_from_scene
-from plex.rules import MappingRules, resolve_studio_chains, resolve_tag_roles
+from plex.rules import MappingRules, name_key, resolve_studio_chains, resolve_tag_roles
 from stash import protocol, queries
 from stash.graphql import StashClient
 from stash.paging import pages
@@ -64,9 +64,9 @@ def load_tag_roles(stash: StashClient, config: PlexSyncConfig) -> dict[str, str]
     if not (config.excluded_tag_names or config.label_tag_names):
         return {}
     tags = _all(stash, queries.ALL_TAGS, "findTags", "tags")
-    known = {str(tag.get("name") or "").casefold() for tag in tags}
+    known = {name_key(tag.get("name")) for tag in tags}
     for setting, names in (("exclude_tags", config.excluded_tag_names), ("label_tags", config.label_tag_names)):
-        missing = [name for name in names if name.casefold() not in known]
+        missing = [name for name in names if name_key(name) not in known]
         if missing:
             protocol.warning(f"{setting} names {', '.join(repr(n) for n in missing)}, but Stash has no tag "
                              "of that name; it is ignored (check the spelling, or the tag was renamed)")
@@ -79,8 +79,8 @@ def _all(stash: StashClient, document: str, root: str, items: str) -> list[dict[
 
 def _names_key(config: PlexSyncConfig) -> str:
     """What the snapshot's roles were resolved from (the named tags, case-folded)."""
-    return json.dumps([sorted(n.casefold() for n in config.excluded_tag_names),
-                       sorted(n.casefold() for n in config.label_tag_names)])
+    return json.dumps([sorted(name_key(n) for n in config.excluded_tag_names),
+                       sorted(name_key(n) for n in config.label_tag_names)])
 
 
 def remember_roles(ctx: TaskContext, rules: MappingRules) -> None:
