@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renamed", type=int, default=100, help="scenes carrying the tag renamed with no hook")
     parser.add_argument("--hand-edited", type=int, default=100, help="items edited by hand in Plex")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--unchanged-runs", type=int, default=1, help="Sync all runs with nothing changed (median)")
     parser.add_argument("--choices", action="store_true",
                         help="every issue-17 setting on, scenes in groups with synopsis and front image")
     args = parser.parse_args(argv)
@@ -159,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         first = run_task(stash, plex, "Process queue", args.timeout, rss_log)
         results["first_sync"] = {k: v for k, v in first.items() if k != "log"}
 
-        unchanged = run_task(stash, plex, "Sync all scenes", args.timeout, rss_log)
-        results["sync_all_unchanged"] = {k: v for k, v in unchanged.items() if k != "log"}
+        # The machine may be shared: several runs, the median reported (every wall time kept).
+        runs = [run_task(stash, plex, "Sync all scenes", args.timeout, rss_log) for _ in range(args.unchanged_runs)]
+        walls = sorted(r["wall_s"] for r in runs)
+        unchanged = next(r for r in runs if r["wall_s"] == walls[len(walls) // 2])
+        results["sync_all_unchanged"] = {**{k: v for k, v in unchanged.items() if k != "log"}, "wall_s_all": walls}
 
         time.sleep(1.1)  # Stash stamps whole seconds
         tag = stash.find_tag("Renamed Later")
@@ -222,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
           + f"; load average before: {load_before}")
     rows = [
         ("first sync (one drain)", f"{results['first_sync']['wall_s']:.1f} s", ""),
-        ("Sync all, nothing changed: wall", f"{u['wall_s']:.1f} s", "<= 15 s"),
+        ("Sync all, nothing changed: wall" + (f" (median of {len(u['wall_s_all'])})" if len(u["wall_s_all"]) > 1
+                                              else ""), f"{u['wall_s']:.1f} s", "<= 15 s"),
         ("  peak RSS of the task process", f"{u['peak_rss_mb'] or 0:.0f} MB", "<= 150 MB"),
         ("  Plex requests: listings / items / other", f"{u['plex_listing_requests']} / {u['plex_item_requests']} / "
          f"{', '.join(u['plex_other_requests']) or '-'}", "items 0"),
