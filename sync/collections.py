@@ -47,8 +47,9 @@ class GroupCollections:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT {_COLUMNS} FROM group_collections WHERE group_id IN ({marks})"  # noqa: S608 - placeholders only
-            rows = self.conn.execute(query, chunk)
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM group_collections WHERE group_id IN ({marks})", chunk  # noqa: S608 - placeholders only
+            )
             for row in rows:
                 entry = GroupCollection(*row)
                 found[(int(entry.group_id), int(entry.section_key))] = entry

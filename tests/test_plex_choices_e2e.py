@@ -234,6 +234,28 @@ def test_label_tree_keeps_labels_set_in_plex(world, tag_mode: str, data_dir: Pat
     assert stash.scene(b)["tags"][0]["name"] == "Drama"
 
 
+def test_label_tree_follows_moves_and_renames(world, tag_mode: str, data_dir: Path) -> None:
+    """A tag moved under the label parent becomes a label (hook); the named parent renamed, with
+    no hook, names nothing any more: its tree is genres again at the next drain."""
+    stash, plex = world
+    audience = stash.add_tag("Audience")
+    teens = stash.add_tag("Teens")
+    stash.add_tag("Kids", parents=["Audience"])
+    rk = plex.add_movie(1, "a", ["/media/videos/a.mp4"])
+    stash.add_scene("A", ["/media/videos/a.mp4"], tags=["Kids", "Teens", "Drama"])
+    configure(stash, plex.url, label_tags="Audience")
+    sync_all(stash)
+    assert labels(plex, rk) == ["Kids"] and genres(plex, rk) == ["Drama", "Teens"]
+    time.sleep(1.1)
+    stash.set_tag_parents(teens, [audience])
+    stash.wait_for_jobs(120)
+    assert labels(plex, rk) == ["Kids", "Teens"] and genres(plex, rk) == ["Drama"]
+    time.sleep(1.1)
+    stash.rename_tag(audience, "Viewers", hooks=False)
+    assert run_task(stash, "Process queue").error is None
+    assert labels(plex, rk) == [] and genres(plex, rk) == ["Drama", "Kids", "Teens"]
+
+
 # -- organized_label --------------------------------------------------------------------------
 
 
