@@ -17,6 +17,7 @@ SMOKE_RUNS = [
     ["bench_plex_index.py", "--items", "2000"],
     ["bench_sync.py", "--scenes", "60"],
     ["bench_convergence.py", "--scenes", "60", "--renamed", "5", "--hand-edited", "5"],
+    ["bench_convergence.py", "--scenes", "60", "--renamed", "5", "--hand-edited", "5", "--choices"],
     ["bench_new_files.py", "--files", "20", "--folders", "4", "--scan-delay", "0.3"],
     ["bench_watch_state.py", "--scenes", "200", "--plays", "20"],
 ]

@@ -17,6 +17,7 @@ from hooks.triage import (
     HookOutcome,
     changed_fields,
     hook_fields,
+    organized_shows,
     requires_plex_sync,
     settled_by_input,
 )
@@ -103,7 +104,9 @@ def on_scene_update(
 ) -> HookOutcome:
     """Filter, check the timestamp, dedupe and enqueue one scene; ask for a drain if needed."""
     if not requires_plex_sync(update_data, input_fields, scene_id):
-        return HookOutcome("skipped", "no field Plex shows changed", (scene_id,))
+        data_dir = os.path.dirname(getattr(conn, "path", "") or "")  # the organized-label mark's folder
+        if not organized_shows(data_dir, changed_fields(update_data, input_fields, scene_id)):
+            return HookOutcome("skipped", "no field Plex shows changed", (scene_id,))
     if Inbox(conn).pending_force(scene_id) is not None:
         # Already waiting: the worker reads the scene when it processes it, so it gets this
         # edit too. A read only; duplicate hooks never take the write lock.
@@ -148,7 +151,7 @@ def handle_hook(server_connection: dict, hook_context: dict, data_dir: str, *, l
     hook_type, object_id, input_fields = hook_fields(hook_context)
     if hook_type not in (*SCENE_CHANGE_TYPES, "Scene.Destroy.Post", *RELATED_TYPES):
         return HookOutcome("skipped", f"hook type {hook_type or '(none)'} is not handled")
-    settled = settled_by_input(hook_context)  # a scene hook the input alone decides
+    settled = settled_by_input(hook_context, data_dir)  # a scene hook the input alone decides
     if settled is not None:
         return settled
     if object_id <= 0:

@@ -27,7 +27,7 @@ def run_hook(server_connection: dict, hook_context: object) -> int:
         protocol.error(message)
         protocol.emit_result(None, message)
         return 1
-    outcome = settled_by_input(hook_context)
+    outcome = settled_by_input(hook_context, server_connection=server_connection)
     if outcome is None:
         outcome = _record(server_connection, hook_context)
         if outcome is None:

@@ -96,15 +96,37 @@ def requires_plex_sync(update_data: object, input_fields: list | None = None, sc
     return bool(changed_fields(update_data, input_fields, scene_id) & PLEX_FIELDS)
 
 
-def settled_by_input(hook_context: dict) -> HookOutcome | None:
+def settled_by_input(hook_context: dict, data_dir: str = "", *,
+                     server_connection: dict | None = None) -> HookOutcome | None:
     """The outcome of a scene hook when its input alone decides it (no object id, or an edit of
     no field Plex shows); None when the hook has work to do, or is of another type
-    (hooks/handlers.py routes those)."""
+    (hooks/handlers.py routes those). An organized toggle shows in Plex only under
+    ``organized_label``, whose mark (sync/paths.py) is looked for in ``data_dir``, else in the data
+    folder ``server_connection`` names."""
     hook_type, object_id, input_fields = hook_fields(hook_context)
     if hook_type not in SCENE_CHANGE_TYPES:
         return None
     if object_id <= 0:
         return HookOutcome("skipped", "hook has no object id")
-    if not requires_plex_sync(hook_context.get("input"), input_fields, object_id):
+    update_data = hook_context.get("input")
+    if not requires_plex_sync(update_data, input_fields, object_id):
+        fields = changed_fields(update_data, input_fields, object_id)
+        if "organized" in fields and organized_shows(data_dir or _data_dir_of(server_connection), fields):
+            return None
         return HookOutcome("skipped", "no field Plex shows changed", (object_id,))
     return None
+
+
+def _data_dir_of(server_connection: dict | None) -> str:
+    from sync.paths import data_dir_of  # os only, and only for organized toggles
+
+    return data_dir_of(server_connection)
+
+
+def organized_shows(data_dir: str, fields: set[str]) -> bool:
+    """An edit Plex shows only through the organized label: is the label set?"""
+    if "organized" not in fields:
+        return False
+    from sync.paths import organized_label_marked  # os only, and only for organized toggles
+
+    return organized_label_marked(data_dir)

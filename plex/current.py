@@ -37,7 +37,8 @@ class CurrentState:
     from_ledger: bool = False  # built from what PlexSync wrote, without asking Plex
 
 
-_TAG_ELEMENTS = {"Genre": "genre", "Role": "actor", "Collection": "collection", "Director": "director"}
+_TAG_ELEMENTS = {"Genre": "genre", "Role": "actor", "Collection": "collection", "Director": "director",
+                 "Label": "label"}
 
 
 def read_item(item: Any) -> CurrentState:

@@ -21,10 +21,13 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from plex.rules import NO_RULES, MappingRules
+
 # Plex scalar field names, in the order of the plan's lines.
 SCALARS = ("title", "summary", "originallyAvailableAt", "studio", "userRating")
 # Plex tag-list edit prefixes → plexapi attribute holding the current tags.
-TAGS = {"genre": "genres", "actor": "roles", "collection": "collections", "director": "directors"}
+TAGS = {"genre": "genres", "actor": "roles", "collection": "collections", "director": "directors",
+        "label": "labels"}
 PAYLOAD_VERSION = 2
 
 # Performer photos on Plex actors: the address at which Plex reaches Stash (not the one the plugin
@@ -150,6 +153,8 @@ class DesiredState:
     screenshot_url: str | None
     warnings: tuple[str, ...] = ()
     photos: dict[str, str] = field(default_factory=dict)  # actor name -> photo URL for Plex
+    # skip_fields: fields PlexSync leaves to Plex (not in ``fields``; the ledger stops owning them)
+    released: frozenset[str] = frozenset()
 
     def payload_hash(self, **context: Any) -> str:
         """A stable hash of everything that decides what is written (plus ``context``).
@@ -159,21 +164,27 @@ class DesiredState:
         image's SHA-1. The screenshot URL is left out on purpose: Stash puts ``?t=<updated_at>``
         in it, so it changes with every edit, while the image itself rarely does.
         """
-        document = {
+        document: dict[str, Any] = {
             "v": PAYLOAD_VERSION,
             "fields": self.fields,
             "photos": self.photos,
             "files": list(self.files),
             "context": context,
         }
+        if self.released:  # only then: with no field skipped the hash is what it always was
+            document["released"] = sorted(self.released)
         encoded = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def desired_from_scene(scene: dict[str, Any], photos: PerformerPhotos | None = None) -> DesiredState:
+def desired_from_scene(scene: dict[str, Any], photos: PerformerPhotos | None = None,
+                       rules: MappingRules = NO_RULES) -> DesiredState:
     """Build the desired Plex state from a FIND_SCENE result (see stash.queries).
 
     With ``photos``, each performer that has an image in Stash gets it as the Plex actor's photo.
+    ``rules`` are the user's choices: excluded tags, label tags, the organized label, studio
+    collections and the fields PlexSync leaves alone. Labels appear only when the scene has some
+    (PlexSync removes only labels it put there itself, which the ledger knows).
     """
     scene_id = int(scene["id"])
     warnings: list[str] = []
@@ -209,21 +220,32 @@ def desired_from_scene(scene: dict[str, Any], photos: PerformerPhotos | None = N
             warnings.append(f"scene {scene_id}: rating {rating!r} is not a number; not sent")
 
     fields["actor"] = _capped_tags(_names(scene.get("performers")), scene_id, "performers", warnings)
-    fields["genre"] = _capped_tags(_names(scene.get("tags")), scene_id, "tags", warnings)
+    genres, labels = rules.split_tags(scene.get("tags") or ())
+    fields["genre"] = _capped_tags(genres, scene_id, "tags", warnings)
+    if rules.organized_label and scene.get("organized") is True:
+        labels.append(rules.organized_label)
+    labels = _capped_tags(labels, scene_id, "labels", warnings)
+    if labels:
+        fields["label"] = labels
     groups = []
     for entry in scene.get("groups") or ():
         group = entry.get("group") if isinstance(entry, dict) else None
         if isinstance(group, dict):
             groups.append(group.get("name"))
+    groups += rules.studio_collections(scene.get("studio"))
     fields["collection"] = _capped_tags(groups, scene_id, "groups", warnings)
     director = clean_line(scene.get("director"))
     fields["director"] = [director] if director else []
+    for name in rules.skip:
+        fields.pop(name, None)
 
     files = tuple(f["path"] for f in scene.get("files") or () if isinstance(f, dict) and f.get("path"))
     paths = scene.get("paths") or {}
     screenshot = paths.get("screenshot") if isinstance(paths, dict) else None
-    actor_photos = _actor_photos(scene.get("performers"), fields["actor"], photos) if photos else {}
-    return DesiredState(scene_id, fields, files, screenshot or None, tuple(warnings), actor_photos)
+    actor_photos = _actor_photos(scene.get("performers"), fields["actor"], photos) \
+        if photos and "actor" in fields else {}
+    return DesiredState(scene_id, fields, files, screenshot or None, tuple(warnings), actor_photos,
+                        released=rules.skip)
 
 
 def photo_url(image_path: object, photos: PerformerPhotos) -> str | None:

@@ -15,6 +15,10 @@ The writer is where "Stash wins" is made precise:
 * With ``preserve_plex_edits`` PlexSync tells its own values from a person's by the ledger (what it
   last wrote): a field that still holds PlexSync's value follows Stash, one a person changed is
   kept, and a field PlexSync never wrote is filled only when empty.
+* Labels are shared with people (sharing restrictions, smart collections): PlexSync adds the ones
+  Stash wants and removes only those it put there itself (the ledger's ``label.own``), never a
+  label someone set in Plex. A field in ``skip_fields`` is released: no longer written, its lock
+  (PlexSync's) lifted once, and the ledger stops owning it; its value stays.
 * Actor photos go with the actor list (``actor[i].tag.thumb``); Plex keeps one photo per person
   for the whole server, so one is set only where the actor has none or holds PlexSync's own. A
   person new to the item may have a photo from another item, which Plex shows only once they are
@@ -32,14 +36,15 @@ from urllib.parse import quote
 from plex.client import call
 from plex.current import CurrentState, photo_hash
 from plex.mapping import SCALARS, TAGS, DesiredState
+from plex.rules import OWN_LABELS
 
 ALLOWED = {
     "movie": frozenset(SCALARS) | frozenset(TAGS),
     # Plex has no studio or genre on episodes (plexapi: no edit mixin for them).
     "episode": frozenset({"title", "summary", "originallyAvailableAt", "userRating", "actor", "collection",
-                          "director"}),
+                          "director", "label"}),
 }
-SEARCH_TYPE = {"movie": 1, "show": 2, "season": 3, "episode": 4}
+SEARCH_TYPE = {"movie": 1, "show": 2, "season": 3, "episode": 4, "collection": 18}
 
 # -- the plan -------------------------------------------------------------------------------
 
@@ -50,8 +55,11 @@ class FieldChange:
     old: Any
     new: Any
     lock_only: bool = False
+    unlock: bool = False  # released by skip_fields: PlexSync's lock lifted, value kept
 
     def describe(self) -> str:
+        if self.unlock:
+            return f"{self.field}: unlocked, left to Plex from now on (skip_fields)"
         if self.lock_only:
             return f"{self.field}: lock (value already {_show(self.new)})"
         if isinstance(self.new, list):
@@ -82,6 +90,7 @@ class Plan:
     photos: dict[str, str] = field(default_factory=dict)  # actor name -> photo URL sent
     photos_pending: list[str] = field(default_factory=list)  # new to the item: photo unknown until written
     in_plex: dict[str, Any] = field(default_factory=dict)  # field -> Stash's value, locked in Plex afterwards
+    released: list[str] = field(default_factory=list)  # fields the ledger stops owning (skip_fields)
 
     @property
     def photo_hashes(self) -> dict[str, str]:
@@ -91,6 +100,15 @@ class Plan:
     @property
     def needs_write(self) -> bool:
         return bool(self.params)
+
+    def owned_after(self, before: dict[str, Any]) -> dict[str, Any]:
+        """What the ledger holds as PlexSync's after this plan, from what it held before."""
+        after = {**before, **self.in_plex}
+        for name in self.released:
+            after.pop(name, None)
+            if name == "label":
+                after.pop(OWN_LABELS, None)
+        return after
 
     def describe(self) -> list[str]:
         head = f"scene {self.scene_id} → Plex item {self.rating_key} ({self.item_type})"
@@ -112,7 +130,8 @@ class Plan:
         return Plan(self.scene_id, self.rating_key, self.item_type,
                     changes=self.changes + [c for c in later.changes if c.field not in fields],
                     kept=later.kept, skipped=self.skipped, params={**self.params, **later.params},
-                    photos={**self.photos, **later.photos}, in_plex={**self.in_plex, **later.in_plex})
+                    photos={**self.photos, **later.photos}, in_plex={**self.in_plex, **later.in_plex},
+                    released=sorted({*self.released, *later.released}))
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -187,6 +206,14 @@ def build_plan(desired: DesiredState, current: CurrentState, *, preserve_plex_ed
     allowed = ALLOWED.get(current.item_type, ALLOWED["episode"])
     plan = Plan(desired.scene_id, current.rating_key, current.item_type)
     for name in (*SCALARS, *TAGS):
+        if name in desired.released:
+            if name in allowed:
+                _plan_release(plan, name, current, written)
+            continue
+        if name == "label" and name in allowed and (name in desired.fields or (written or {}).get(OWN_LABELS)):
+            # With no label wanted, the ones PlexSync put there (if any) come off.
+            _plan_labels(plan, list(desired.fields.get(name, [])), current, preserve_plex_edits, written)
+            continue
         if name not in desired.fields:
             continue
         if name not in allowed:
@@ -247,6 +274,45 @@ def _plan_list(plan: Plan, prefix: str, wanted: list[str], current: CurrentState
     if verdict == WRITE:
         plan.params.update(tag_params(prefix, wanted, have))
         plan.changes.append(FieldChange(prefix, have, wanted, lock_only=same))
+
+
+def _plan_labels(plan: Plan, wanted: list[str], current: CurrentState, preserve: bool,
+                 written: dict[str, Any] | None) -> None:
+    """Labels: Stash's are added, those PlexSync put there and Stash no longer wants removed, and
+    every other label (a person's) stays. The ledger records the whole list left on the item
+    (``label``, for the next comparison) and which of it is PlexSync's (``label.own``); a label
+    that was there before PlexSync wanted it is never counted as PlexSync's."""
+    have = list(current.tags.get("label", []))
+    own_before = list((written or {}).get(OWN_LABELS) or [])
+    drop = {name for name in own_before if name not in wanted}
+    result = [name for name in have if name not in drop] + [name for name in wanted if name not in have]
+    own_after = [name for name in wanted if name in own_before or name not in have]
+    if not own_after and not drop:
+        plan.in_plex["label"], plan.in_plex[OWN_LABELS] = have, []  # all of them a person's
+        return
+    same = set(result) == set(have)
+    verdict = decide(same=same, locked="label" in current.locked, plex_empty=True, stash_empty=not wanted,
+                     preserve_plex_edits=preserve, ours=_ours("label", have, written))
+    if verdict == KEEP:
+        plan.kept.append("label")
+        return
+    if verdict == WRITE or (same and "label" in current.locked):
+        plan.in_plex["label"], plan.in_plex[OWN_LABELS] = result, own_after
+    if verdict == WRITE:
+        plan.params.update(tag_params("label", result, have))
+        plan.changes.append(FieldChange("label", have, result, lock_only=same))
+
+
+def _plan_release(plan: Plan, name: str, current: CurrentState, written: dict[str, Any] | None) -> None:
+    """A field the user gave to Plex (skip_fields): the ledger stops owning it; its lock, when
+    PlexSync set it and the value is still PlexSync's, is lifted so Plex's agent can refresh it."""
+    if written is None or name not in written:
+        return
+    plan.released.append(name)
+    have = current.tags.get(name, []) if name in TAGS else current.scalars.get(name)
+    if name in current.locked and _ours(name, have, written):
+        plan.params[f"{name}.locked"] = 0
+        plan.changes.append(FieldChange(name, have, have, unlock=True))
 
 
 def _plan_photos(plan: Plan, desired: DesiredState, current: CurrentState, photos_set: dict[str, str]) -> None:

@@ -17,10 +17,10 @@ _SCENE_FIELDS = """
 fragment PlexSyncScene on Scene {
   id title code details director date rating100 organized urls updated_at
   files { path basename size duration }
-  studio { name }
+  studio { id name }
   performers { name image_path }
-  tags { name }
-  groups { group { name } scene_index }
+  tags { id name }
+  groups { group { id name } scene_index }
   paths { screenshot }
 }
 """
@@ -181,19 +181,20 @@ query PlexSyncScenesWithPerformer($ids: [ID!], $page: Int!, $per_page: Int!) {
 }
 """
 
+# ``depth`` -1 also finds the scenes of every sub-tag / sub-studio (a hierarchy edit's reach).
 SCENES_WITH_TAG = """
-query PlexSyncScenesWithTag($ids: [ID!], $page: Int!, $per_page: Int!) {
+query PlexSyncScenesWithTag($ids: [ID!], $page: Int!, $per_page: Int!, $depth: Int) {
   findScenes(
-    scene_filter: { tags: { value: $ids, modifier: INCLUDES } }
+    scene_filter: { tags: { value: $ids, modifier: INCLUDES, depth: $depth } }
     filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }
   ) { count scenes { id updated_at } }
 }
 """
 
 SCENES_WITH_STUDIO = """
-query PlexSyncScenesWithStudio($ids: [ID!], $page: Int!, $per_page: Int!) {
+query PlexSyncScenesWithStudio($ids: [ID!], $page: Int!, $per_page: Int!, $depth: Int) {
   findScenes(
-    scene_filter: { studios: { value: $ids, modifier: INCLUDES } }
+    scene_filter: { studios: { value: $ids, modifier: INCLUDES, depth: $depth } }
     filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }
   ) { count scenes { id updated_at } }
 }
@@ -206,6 +207,44 @@ query PlexSyncScenesWithGroup($ids: [ID!], $page: Int!, $per_page: Int!) {
     filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }
   ) { count scenes { id updated_at } }
 }
+"""
+
+# The tag and studio hierarchies, whole, once per task: what exclude_tags, label_tags and
+# studio_collections resolve against (a request per tag would cost thousands).
+ALL_TAGS = """
+query PlexSyncAllTags($page: Int!, $per_page: Int!) {
+  findTags(filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }) {
+    count tags { id name parents { id } }
+  }
+}
+"""
+
+ALL_STUDIOS = """
+query PlexSyncAllStudios($page: Int!, $per_page: Int!) {
+  findStudios(filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }) {
+    count studios { id name parent_studio { id } }
+  }
+}
+"""
+
+# What a group's Plex collection shows: its synopsis and front image (the image URL carries the
+# group's updated_at, and ``default=true`` when the group has none).
+_GROUP_FIELDS = "id name synopsis front_image_path updated_at"
+
+GROUPS_BY_IDS = f"""
+query PlexSyncGroupsByIds($ids: [ID!], $per_page: Int!) {{
+  findGroups(ids: $ids, filter: {{ per_page: $per_page, sort: "id", direction: ASC }}) {{
+    count groups {{ {_GROUP_FIELDS} }}
+  }}
+}}
+"""
+
+ALL_GROUPS = f"""
+query PlexSyncAllGroups($page: Int!, $per_page: Int!) {{
+  findGroups(filter: {{ page: $page, per_page: $per_page, sort: "id", direction: ASC }}) {{
+    count groups {{ {_GROUP_FIELDS} }}
+  }}
+}}
 """
 
 PLUGIN_SETTINGS = """
@@ -279,6 +318,10 @@ ALL_DOCUMENTS: dict[str, str] = {
     "SCENES_WITH_PERFORMER": SCENES_WITH_PERFORMER,
     "SCENES_WITH_TAG": SCENES_WITH_TAG,
     "SCENES_WITH_STUDIO": SCENES_WITH_STUDIO,
+    "ALL_TAGS": ALL_TAGS,
+    "ALL_STUDIOS": ALL_STUDIOS,
+    "GROUPS_BY_IDS": GROUPS_BY_IDS,
+    "ALL_GROUPS": ALL_GROUPS,
     "PLUGIN_SETTINGS": PLUGIN_SETTINGS,
     "CONFIGURE_PLUGIN": CONFIGURE_PLUGIN,
     "RUN_PLUGIN_TASK": RUN_PLUGIN_TASK,

@@ -20,6 +20,8 @@ import os
 import time
 from collections import namedtuple
 
+from sync.paths import data_dir_of
+
 # The hook imports this module: `typing` and `pathlib` together cost more than the hook's own
 # work, so neither is imported at run time here.
 TYPE_CHECKING = False
@@ -81,11 +83,7 @@ class DatabaseError(Exception):
 
 def data_dir_path(server_connection: dict | None) -> str:
     """``$PLEXSYNC_DATA_DIR`` if set, else ``<PluginDir>/data`` (created on demand)."""
-    path = os.environ.get("PLEXSYNC_DATA_DIR")
-    if not path:
-        plugin_dir = (server_connection or {}).get("PluginDir")
-        base = plugin_dir or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        path = os.path.join(base, "data")
+    path = data_dir_of(server_connection)
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -228,6 +228,11 @@ class Ledger:
             result.append((int(scene), [str(f) for f in fields] if isinstance(fields, list) else []))
         return result
 
+    def section_keys(self) -> list[int]:
+        """The Plex libraries PlexSync has written to (a read)."""
+        rows = self.conn.execute("SELECT DISTINCT section_key FROM ledger WHERE section_key IS NOT NULL")
+        return sorted(int(key) for (key,) in rows)
+
     def count_kept(self) -> int:
         return self.conn.execute(
             "SELECT count(*) FROM ledger WHERE kept IS NOT NULL AND kept != '[]'"

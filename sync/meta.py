@@ -153,28 +153,31 @@ class LastReport:
         return value if isinstance(value, dict) else None
 
 
-class PhotoSetting:
-    """Whether the last task ran with performer photos on, for the Performer hook.
+class HookFlags:
+    """Which of the user's choices make more Stash edits matter to Plex, as the last task read
+    them from the settings, for the hooks that open the database anyway (which never read the
+    settings themselves): ``tag_tree`` (excluded or label tags are named), ``studio_tree``
+    (studios are collections, so a studio's parent shows in Plex) and ``photos`` (performer photos
+    are on, so a performer's new image shows). Off until a task has run. (The organized label is
+    a file instead, sync/paths.py: the scene hook must know it before it opens anything.)"""
 
-    Stash hands a hook no plugin settings, and a hook asks Stash as little as it can (Stash waits
-    for it), so a performer's new image is judged by what the last task found: every task that
-    reads the settings records it here. None until one has.
-    """
-
-    KEY = "settings.performer_photos"
+    KEY = "hook_flags"
+    NAMES = ("tag_tree", "studio_tree", "photos")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.meta = Meta(conn)
 
-    def is_on(self) -> bool | None:
-        """On, off, or None (no task has read the settings yet); a read."""
-        value = self.meta.get(self.KEY)
-        return None if value not in ("on", "off") else value == "on"
+    def load(self) -> dict[str, bool]:
+        """The stored flags; absent or unreadable ones read as off (a plain read, no lock)."""
+        value = _json(self.meta.get(self.KEY))
+        stored = value if isinstance(value, dict) else {}
+        return {name: stored.get(name) is True for name in self.NAMES}
 
-    def note(self, on: bool) -> None:
-        """Record the setting in force; writes only when it changed."""
-        if self.is_on() != on:
-            self.meta.set_many({self.KEY: "on" if on else "off"})
+    def save(self, flags: Mapping[str, bool]) -> None:
+        """Store the flags; a read first, so a task whose settings did not change writes nothing."""
+        wanted = {name: bool(flags.get(name)) for name in self.NAMES}
+        if self.load() != wanted or self.meta.get(self.KEY) is None:
+            self.meta.set_many({self.KEY: json.dumps(wanted, sort_keys=True)})
 
 
 class PlexServerIdentity:
@@ -207,3 +210,30 @@ def is_machine_identifier(value: object) -> bool:
     the value goes into a link unescaped."""
     return isinstance(value, str) and 0 < len(value) <= 128 and all(
         c.isascii() and (c.isalnum() or c in "-_") for c in value)
+
+
+TagRoles = namedtuple("TagRoles", "names roles")
+
+
+class TagRoleSnapshot:
+    """The tag roles (Stash tag id -> "exclude" or "label") PlexSync last applied, with the tag
+    names they were resolved from: a later resolution that differs names the tags whose scenes
+    must be written again (a tag moved under an excluded parent, a sub-tag moved away)."""
+
+    KEY = "tag_roles"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.meta = Meta(conn)
+
+    def load(self) -> TagRoles | None:
+        """The snapshot, or None when there is none (or it is unreadable)."""
+        value = _json(self.meta.get(self.KEY))
+        if not isinstance(value, dict) or not isinstance(value.get("roles"), dict):
+            return None
+        names = value.get("names")
+        return TagRoles(str(names) if isinstance(names, str) else "",
+                        {str(k): str(v) for k, v in value["roles"].items()})
+
+    def save(self, names: str, roles: Mapping[str, str]) -> None:
+        """Replace the snapshot (one statement)."""
+        self.meta.set_many({self.KEY: json.dumps({"names": names, "roles": dict(roles)}, sort_keys=True)})

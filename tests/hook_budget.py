@@ -34,7 +34,7 @@ TLS_MODULES = frozenset({"ssl", "_ssl", "socket", "selectors", "enum", "re", "ba
 SETTLED_BY_INPUT = frozenset({"stash", "stash.protocol", "stash.json_codec", "hooks", "hooks.run", "hooks.triage"})
 SCENE_CHANGE = SETTLED_BY_INPUT | {
     "hooks.handlers", "queue", "queue.inbox", "queue.lease", "sync", "sync.db", "sync.state", "sync.detector",
-    "sync.timestamps", "stash.graphql", "stash.transport", "stash.queries",
+    "sync.timestamps", "sync.paths", "stash.graphql", "stash.transport", "stash.queries",
 }
 
 

@@ -1386,3 +1386,46 @@ def test_stop_does_not_hang_on_running_scans_and_start_resumes_them() -> None:
         assert fake.running_scans() == []
     finally:
         fake.stop()
+
+
+# ----------------------------------------------------------------------------- collections
+def test_collections_are_items_listed_edited_and_given_posters(env: Env) -> None:
+    """A collection exists while an item carries its tag (PMS makes and drops the item), is
+    listed by /collections and by a type-18 search, and is edited like any item (type 18)."""
+    films = env.plex.library.sectionByID(FILMS)
+    [coastal] = films.collections()
+    assert (coastal.title, coastal.type, coastal.subtype, coastal.smart) == ("Coastal", "collection", "movie", False)
+    assert coastal.key == f"/library/collections/{coastal.ratingKey}" and coastal.childCount == 1
+    assert coastal.index == env.fake.tag_id("collection", "Coastal")
+    assert [i.title for i in coastal.items()] == [LIGHTHOUSE]
+    listing = env.plex.query(f"/library/sections/{FILMS}/collections")
+    assert [d.attrib["ratingKey"] for d in listing] == [str(coastal.ratingKey)]
+    assert listing.attrib["totalSize"] == "1"
+    env.fake.clear_log()
+    coastal.editSummary("Stories by the sea")
+    put = only_request(env.fake)
+    assert put.path == f"/library/sections/{FILMS}/all"
+    assert (put.param("type"), put.param("id"), put.param("summary.locked")) == ("18", str(coastal.ratingKey), "1")
+    coastal.uploadPoster(filepath=b"\x89PNG\r\n\x1a\nposter")
+    coastal.reload()
+    assert coastal.summary == "Stories by the sea" and coastal.isLocked("summary")
+    assert env.fake.collections(FILMS)["Coastal"]["poster_sha1"] == hashlib.sha1(b"\x89PNG\r\n\x1a\nposter").hexdigest()
+    # A second item joins: same collection; the last item leaves: the collection is gone.
+    other = env.plex.fetchItem(next(rk for rk in env.movies if rk != env.lighthouse))
+    other.addCollection("Coastal")
+    assert env.fake.collections(FILMS)["Coastal"]["ratingKey"] == coastal.ratingKey
+    assert len(env.fake.collections(FILMS)["Coastal"]["items"]) == 2
+    for rk in (env.lighthouse, other.ratingKey):
+        env.plex.fetchItem(rk).removeCollection("Coastal")
+    assert films.collections() == [] and env.fake.collections(FILMS) == {}
+    with pytest.raises(NotFound):
+        env.plex.fetchItem(coastal.ratingKey)
+
+
+def test_collections_in_a_show_library_hold_episodes(env: Env) -> None:
+    episode = env.plex.fetchItem(env.episodes[0])
+    episode.addCollection("Harbor Best")
+    [best] = env.plex.library.sectionByID(SERIES).collections()
+    assert best.subtype == "episode" and [e.ratingKey for e in best.items()] == [env.episodes[0]]
+    episode.addLabel("Family")
+    assert [label.tag for label in env.plex.fetchItem(env.episodes[0]).labels] == ["Family"]

@@ -1550,3 +1550,82 @@ def test_server_connection_host_is_stash_s_configured_host(probe_dir: Path, tmp_
             assert stdin["server_connection"]["Host"] == host
             returned = [(level, m) for level, m in fake.stash_log if "plugin returned" in m]
             assert [level for level, _ in returned] == ["debug"] and "'mode': 'echo'" in returned[0][1]
+
+
+# ----------------------------------------------------------------------------- hierarchies
+
+
+def test_tag_hierarchy_edits_hooks_and_depth(stash: FakeStash, clock: FakeClock) -> None:
+    """tagUpdate parent_ids / child_ids (the tag page's two fields): only the edited tag's row
+    moves and fires Tag.Update.Post; ``depth`` in a scene filter reaches the tags below."""
+    root = stash.add_tag("Root")
+    mid = stash.add_tag("Mid", parents=["Root"])
+    leaf = stash.add_tag("Leaf", parents=["Mid"])
+    loose = stash.add_tag("Loose")
+    on_leaf, on_loose = stash.add_scene("a", tags=["Leaf"]), stash.add_scene("b", tags=["Loose"])
+    tree = "{ findTags(filter: {per_page: -1, sort: \"id\"}) { tags { id parents { id } children { id } } } }"
+    tags = {t["id"]: t for t in stash.graphql(tree)["data"]["findTags"]["tags"]}
+    assert tags[mid]["parents"] == [{"id": root}] and tags[mid]["children"] == [{"id": leaf}]
+    scenes = """query($ids: [ID!], $depth: Int) {
+      findScenes(scene_filter: {tags: {value: $ids, modifier: INCLUDES, depth: $depth}},
+                 filter: {sort: "id", per_page: -1}) { scenes { id } } }"""
+    assert _ids(stash.graphql(scenes, {"ids": [root], "depth": -1})) == [on_leaf]
+    assert _ids(stash.graphql(scenes, {"ids": [root], "depth": 1})) == []
+    assert _ids(stash.graphql(scenes, {"ids": [root]})) == []
+    loose_stamp = stash.graphql(f'{{ findTag(id: "{loose}") {{ updated_at }} }}')["data"]["findTag"]["updated_at"]
+    clock.advance(10)
+    stash.set_tag_children(mid, [loose])  # Leaf leaves Mid, Loose comes under it
+    [run] = stash.hook_runs()
+    assert _context(run)["type"] == "Tag.Update.Post" and _context(run)["id"] == int(mid)
+    assert _context(run)["inputFields"] == ["id", "child_ids"]
+    assert _ids(stash.graphql(scenes, {"ids": [root], "depth": -1})) == [on_loose]
+    after = stash.graphql(f'{{ findTag(id: "{loose}") {{ updated_at parents {{ id }} }} }}')["data"]["findTag"]
+    assert after == {"updated_at": loose_stamp, "parents": [{"id": mid}]}  # the sub-tag's row is untouched
+    with pytest.raises(StashGraphQLError, match="own parent"):
+        stash.set_tag_parents(root, [loose])  # a loop
+    stash.set_tag_parents(leaf, [root], hooks=False)
+    assert len(stash.hook_runs()) == 1
+    assert _ids(stash.graphql(scenes, {"ids": [root], "depth": -1})) == [on_leaf, on_loose]
+
+
+def test_studio_parents_and_depth(stash: FakeStash) -> None:
+    child = stash.add_studio("Child", parent="Parent")
+    parent = _found(stash.find_studio("Parent"))
+    scene = stash.add_scene("s", studio="Child")
+    query = """query($ids: [ID!], $depth: Int) {
+      findScenes(scene_filter: {studios: {value: $ids, modifier: INCLUDES, depth: $depth}}) { scenes { id } } }"""
+    assert _ids(stash.graphql(query, {"ids": [parent], "depth": -1})) == [scene]
+    assert _ids(stash.graphql(query, {"ids": [parent]})) == []
+    found = stash.graphql(f'{{ findStudio(id: "{parent}") {{ child_studios {{ id }} }} }}')
+    assert found["data"]["findStudio"]["child_studios"] == [{"id": child}]
+    stash.set_studio_parent(child, None)
+    assert _context(stash.hook_runs()[-1])["inputFields"] == ["id", "parent_id"]
+    assert _ids(stash.graphql(query, {"ids": [parent], "depth": -1})) == []
+
+
+def test_group_synopsis_and_front_image(stash: FakeStash, clock: FakeClock) -> None:
+    """front_image_path as urlbuilders.GroupURLBuilder builds it; the route serves the image, or
+    Stash's placeholder when there is none (or with default=true)."""
+    group = stash.add_group("G", synopsis="About G")
+    query = f'{{ findGroup(id: "{group}") {{ synopsis front_image_path updated_at }} }}'
+    found = stash.graphql(query)["data"]["findGroup"]
+    assert found["synopsis"] == "About G" and found["front_image_path"].endswith("&default=true")
+    image = default_cover(77)
+    clock.advance(5)
+    stash.set_group(group, synopsis="New", front_image=image)
+    contexts = [_context(r) for r in stash.hook_runs()]
+    assert [c["type"] for c in contexts] == ["Group.Update.Post", "Movie.Update.Post"]
+    assert contexts[0]["inputFields"] == ["id", "synopsis", "front_image"]
+    found = stash.graphql(query)["data"]["findGroup"]
+    stamp = int(datetime.fromisoformat(found["updated_at"].replace("Z", "+00:00")).timestamp())
+    assert found["synopsis"] == "New"
+    assert found["front_image_path"] == f"{stash.url}/group/{group}/frontimage?t={stamp}"
+    cookie = {"Cookie": f"session={stash.session_value}"}
+    with urllib.request.urlopen(urllib.request.Request(found["front_image_path"], headers=cookie)) as reply:
+        assert reply.read() == image
+    placeholder = found["front_image_path"] + "&default=true"
+    with urllib.request.urlopen(urllib.request.Request(placeholder, headers=cookie)) as reply:
+        assert reply.read() != image
+    assert [r.kind for r in stash.image_requests()] == ["group", "group"]
+    stash.set_group(group, front_image=None, hooks=False)
+    assert stash.group_front_image(group) is None

@@ -70,6 +70,7 @@ SAMPLES_BY_NAME: dict[str, Any] = {
     "input": {"plex_url": "http://127.0.0.1:32400"},
     "times": ["2026-01-11T07:07:53Z"],
     "resume_time": 61.5,
+    "depth": -1,
 }
 
 

@@ -59,13 +59,15 @@ def edit(scene_id: int, *fields: str) -> dict:
 
 
 @pytest.mark.parametrize(("context", "budget", "action"), [
-    (edit(5, "organized"), SETTLED_BY_INPUT, "skipped"),
+    (edit(5, "gallery_ids"), SETTLED_BY_INPUT, "skipped"),
+    # organized shows in Plex only under organized_label: one stat of its mark (sync/paths.py).
+    (edit(5, "organized"), SETTLED_BY_INPUT | {"sync", "sync.paths"}, "skipped"),
     ({"id": 0, "type": "Scene.Update.Post", "input": {"title": "x"}}, SETTLED_BY_INPUT, "skipped"),
     ({"id": 6, "type": "Scene.Create.Post", "input": None}, SCENE_CHANGE, "queued"),
     (edit(7, "title"), SCENE_CHANGE, "queued"),
     # Stash sends only the types PlexSync.yml lists; another is refused by hooks/handlers.py.
     ({"id": 5, "type": "Image.Update.Post", "input": {"id": "5", "title": "x"}}, SCENE_CHANGE, "skipped"),
-], ids=["no field Plex shows", "no id", "a scan's new scene", "a scene never synced", "type not handled"])
+], ids=["no field Plex shows", "organized, no organized_label", "no id", "a scan's new scene", "a scene never synced", "type not handled"])
 def test_each_hook_loads_its_budget_and_nothing_more(data_dir: Path, context: dict, budget: frozenset,
                                                       action: str) -> None:
     with lease_held(data_dir):

@@ -55,6 +55,11 @@ def test_hook_on_scene_update() -> None:
         assert set(hook["triggeredBy"]) <= valid  # Stash does not validate these: a typo never fires
 
 
+# Issue 17's settings, keys and types exactly as the issue names them.
+CHOICES = {"skip_fields": "STRING", "exclude_tags": "STRING", "label_tags": "STRING",
+           "organized_label": "STRING", "studio_collections": "BOOLEAN"}
+
+
 def test_settings_exact_keys_types_and_texts() -> None:
     settings = manifest()["settings"]
     for key, kind in SETTINGS.items():
@@ -63,13 +68,15 @@ def test_settings_exact_keys_types_and_texts() -> None:
         assert settings[key]["description"].strip()
     # The extras: the explicit, warned TLS switch (issue 7), the switch for installing the
     # Python packages into vendor/, and performer photos with the address and key Plex uses;
-    # every setting is in the model.
+    # what Plex shows (issue 17); every setting is in the model.
     assert set(settings) - set(SETTINGS) == {"tls_verify", "install_dependencies", "performer_photos",
-                                             "stash_url_for_plex", "stash_api_key_for_plex", "watch_state"}
+                                             "stash_url_for_plex", "stash_api_key_for_plex", "watch_state", *CHOICES}
     # watch_state (issue 18): a STRING of three values, and whose plays it exchanges is said.
     assert settings["watch_state"]["type"] == "STRING"
     for word in ("off", "plex_to_stash", "both", "plex_token"):
         assert word in settings["watch_state"]["description"]
+    for key, kind in CHOICES.items():
+        assert settings[key]["type"] == kind, key
     assert settings["install_dependencies"]["type"] == "BOOLEAN"
     assert settings["performer_photos"]["type"] == "BOOLEAN"
     assert settings["stash_url_for_plex"]["type"] == settings["stash_api_key_for_plex"]["type"] == "STRING"

@@ -28,6 +28,8 @@ def test_first_run_writes_defaults_back_merged(linked) -> None:
         "plex_library": "", "preserve_plex_edits": False, "path_map": "", "tls_verify": True,
         "install_dependencies": True, "performer_photos": False, "stash_url_for_plex": "",
         "stash_api_key_for_plex": "", "watch_state": "off",
+        "skip_fields": "", "exclude_tags": "", "label_tags": "",
+        "organized_label": "", "studio_collections": False,
     }
     assert configure_calls(stash) == 1
     stash.run_task("Status")

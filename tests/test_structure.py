@@ -20,7 +20,7 @@ MAX_MODULE_LINES = 500
 # classes, and the path index, which is a database of its own; queue/work.py tunes
 # persist-queue's own file).
 STORAGE_MODULES = {
-    "sync/db.py", "sync/state.py", "sync/meta.py", "sync/error_log.py", "sync/ledger.py", "queue/inbox.py", "queue/inbox_tasks.py",
+    "sync/db.py", "sync/state.py", "sync/meta.py", "sync/error_log.py", "sync/ledger.py", "sync/collections.py", "queue/inbox.py", "queue/inbox_tasks.py",
     "queue/lease.py", "plex/index.py", "queue/work.py", "sync/performer_images.py", "sync/watch_ledger.py",
 }
 

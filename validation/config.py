@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from plex.mapping import PerformerPhotos
+from plex.mapping import PerformerPhotos, clean_line
 from plex.pathmap import PathMap
+from plex.rules import parse_skip_fields, split_names
 from stash import protocol
 
 # watch_state: whose plays are exchanged is the Plex token's account (the server owner's).
@@ -61,6 +62,27 @@ class PlexSyncConfig(BaseModel):
         description="Stash API key put in the photo URLs Plex fetches (Plex stores it); empty = none",
         repr=False,
     )
+    skip_fields: str = Field(
+        default="",
+        description="Comma-separated fields PlexSync neither writes nor locks (title, summary, date, studio, "
+                    "actors, genres, labels, collections, rating, poster, director); empty = none",
+    )
+    exclude_tags: str = Field(
+        default="",
+        description="Comma-separated Stash tags that, with every tag below them, never reach Plex",
+    )
+    label_tags: str = Field(
+        default="",
+        description="Comma-separated Stash tags that, with every tag below them, become Plex labels, not genres",
+    )
+    organized_label: str = Field(
+        default="",
+        description="Plex label for scenes marked organized in Stash; empty = none",
+    )
+    studio_collections: bool = Field(
+        default=False,
+        description="Also make the scene's studio and each parent studio a Plex collection",
+    )
 
     watch_state: str = Field(
         default="off",
@@ -97,7 +119,8 @@ class PlexSyncConfig(BaseModel):
         protocol.register_secret(token)
         return token
 
-    @field_validator("plex_library", "path_map", mode="before")
+    @field_validator("plex_library", "path_map", "skip_fields", "exclude_tags", "label_tags", "organized_label",
+                     mode="before")
     @classmethod
     def validate_text(cls, value: object) -> str:
         if value is None:
@@ -167,6 +190,17 @@ class PlexSyncConfig(BaseModel):
             )
         return self
 
+    @field_validator("skip_fields")
+    @classmethod
+    def validate_skip_fields(cls, value: str) -> str:
+        parse_skip_fields(value)  # raises ValueError listing the names it accepts
+        return value
+
+    @field_validator("organized_label")
+    @classmethod
+    def validate_organized_label(cls, value: str) -> str:
+        return clean_line(value)  # what Plex will show: one line, no control characters
+
     @field_validator("path_map")
     @classmethod
     def validate_path_map(cls, value: str) -> str:
@@ -175,7 +209,7 @@ class PlexSyncConfig(BaseModel):
 
     @field_validator(
         "strict_matching", "preserve_plex_edits", "tls_verify", "install_dependencies", "performer_photos",
-        mode="before",
+        "studio_collections", mode="before",
     )
     @classmethod
     def validate_bool_flags(cls, value: object) -> bool:
@@ -194,6 +228,27 @@ class PlexSyncConfig(BaseModel):
     @property
     def path_rules(self) -> PathMap:
         return PathMap.parse(self.path_map)
+
+    @property
+    def skipped_fields(self) -> frozenset[str]:
+        """The Plex fields (and "poster") PlexSync leaves to Plex."""
+        return parse_skip_fields(self.skip_fields)
+
+    @property
+    def excluded_tag_names(self) -> list[str]:
+        return split_names(self.exclude_tags)
+
+    @property
+    def label_tag_names(self) -> list[str]:
+        return split_names(self.label_tags)
+
+    @property
+    def hook_flags(self) -> dict[str, bool]:
+        """Which edits the hooks must pass on because of these settings (sync.meta.HookFlags)."""
+        return {"organized": bool(self.organized_label),
+                "tag_tree": bool(self.excluded_tag_names or self.label_tag_names),
+                "studio_tree": self.studio_collections,
+                "photos": self.performer_photos}
 
     @property
     def performer_photo_settings(self) -> PerformerPhotos | None:

@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "stash_url_for_plex": "",
     "stash_api_key_for_plex": "",
     "watch_state": "off",
+    "skip_fields": "",
+    "exclude_tags": "",
+    "label_tags": "",
+    "organized_label": "",
+    "studio_collections": False,
 }
 
 

@@ -10,10 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stash import queries
+from stash import protocol, queries
 from stash.graphql import StashClient
 from sync import db
-from sync.meta import PhotoSetting
 from sync.state import SyncState
 
 if TYPE_CHECKING:
@@ -62,11 +61,17 @@ class TaskContext:
     def config(self) -> PlexSyncConfig:
         """Validated settings; raises validation.settings.ConfigError with a clear message."""
         if self._config is None:
+            from sync.meta import HookFlags
+            from sync.paths import mark_organized_label
             from validation.settings import build_config, load_settings
 
             self._config = build_config(load_settings(self.stash))
-            # For the Performer hook, which reads no settings: is a new image worth a sync?
-            PhotoSetting(self.conn).note(self._config.performer_photo_settings is not None)
+            try:
+                flags = self._config.hook_flags  # what the hooks must watch for
+                HookFlags(self.conn).save(flags)
+                mark_organized_label(str(self.data_dir), flags["organized"])
+            except (sqlite3.Error, db.DatabaseError, OSError) as exc:  # the task reports the database itself
+                protocol.debug(f"could not note the settings for the hooks: {exc}")
         return self._config
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ from . import plex_play_state as plays
 
 __all__ = ["FakePlex", "RequestRecord", "TAG_PREFIXES", "EDITABLE_FIELDS", "main"]
 
-TYPE_NUMBERS: dict[str, int] = {"movie": 1, "show": 2, "season": 3, "episode": 4}
+TYPE_NUMBERS: dict[str, int] = {"movie": 1, "show": 2, "season": 3, "episode": 4, "collection": 18}
 NUMBER_TYPES: dict[int, str] = {number: name for name, number in TYPE_NUMBERS.items()}
 
 # Edit prefixes in the order PMS emits the tag elements; "actor" is emitted as <Role>.
@@ -71,6 +71,7 @@ _TYPE_TAGS: dict[str, tuple[str, ...]] = {
     "show": ("genre", "collection", "label", "actor"),
     "season": ("collection", "label"),
     "episode": ("collection", "director", "writer", "label", "actor"),
+    "collection": ("label",),
 }
 _STRING_FILTER_FIELDS = frozenset({
     "title", "titleSort", "originalTitle", "editionTitle", "studio", "contentRating", "summary",
@@ -287,6 +288,10 @@ class _Section:
     members: dict[str, dict[int, None]] = field(default_factory=dict)  # type -> ordered set
     order_version: int = 0
     order_cache: dict[str, tuple[int, list[_Item]]] = field(default_factory=dict)
+    # Collection name -> its item. PMS makes a collection item when an item first gets the tag and
+    # removes it when the last one loses it; recomputed lazily (see FakePlex._fresh_collections).
+    collections: dict[str, int] = field(default_factory=dict)
+    collections_dirty: bool = False
 
 
 @dataclass(eq=False)
@@ -1232,6 +1237,21 @@ class FakePlex:
             raise _HttpError(exc.status, str(exc)) from None
         return None
 
+    def collections(self, section_key: int) -> dict[str, dict[str, Any]]:
+        """The section's collections by title: ``ratingKey``, ``summary``, ``poster_sha1``,
+        ``items`` (rating keys of the items in it), ``locked``, ``labels``, ``updatedAt``."""
+        with self._lock:
+            sec = self._section(section_key)
+            self._fresh_collections(sec)
+            found = {}
+            for title, rk in sec.collections.items():
+                state = self.item(rk)
+                found[title] = {"ratingKey": rk, "summary": state["summary"], "poster_sha1": state["poster_sha1"],
+                                "items": sorted(self._items[rk].children), "locked": state["locked"],
+                                "labels": state["tags"]["label"], "updatedAt": state["updatedAt"],
+                                "posters": state["posters"]}
+            return found
+
     def section(self, key: int) -> dict[str, Any]:
         with self._lock:
             sec = self._section(key)
@@ -1361,15 +1381,19 @@ class FakePlex:
         self._items[rk] = item
         sec.members.setdefault(type_, {})[rk] = None
         sec.order_version += 1
+        sec.collections_dirty = True
         for name, url in photos.items():
             self._set_photo(name, url)
         return item
 
     def _forget(self, item: _Item) -> None:
-        for child in list(item.children):
+        for child in list(item.children) if item.type != "collection" else []:
             self._forget(self._items[child])
         self._items.pop(item.rk, None)
-        self._sections[item.section].members.get(item.type, {}).pop(item.rk, None)
+        sec = self._sections[item.section]
+        sec.members.get(item.type, {}).pop(item.rk, None)
+        if item.type != "collection":
+            sec.collections_dirty = True
 
     def _ancestors(self, item: _Item) -> list[_Item]:
         found = []
@@ -1407,6 +1431,8 @@ class FakePlex:
     def _touch(self, item: _Item) -> None:
         item.updated_at = _later(item.updated_at)
         item.frag.clear()
+        if item.type != "collection":
+            self._sections[item.section].collections_dirty = True
 
     def _touch_section(self, sec: _Section) -> None:
         sec.updated_at = _later(sec.updated_at)
@@ -1435,17 +1461,70 @@ class FakePlex:
         sec.order_cache[type_] = (sec.order_version, items)
         return items
 
+    def _fresh_collections(self, only: _Section | None = None) -> None:
+        """Bring collection items in line with the items' collection tags: PMS creates the
+        collection when an item first carries the tag and deletes it when none does any more. A
+        collection keeps its rating key, summary and poster while it has items."""
+        for sec in [only] if only is not None else list(self._sections.values()):
+            if not sec.collections_dirty:
+                continue
+            members: dict[str, list[int]] = {}
+            for type_, in_section in sec.members.items():
+                if type_ == "collection":
+                    continue
+                for member in in_section:
+                    for name in self._items[member].tags.get("collection", ()):
+                        members.setdefault(name, []).append(member)
+            for name, gone in list(sec.collections.items()):
+                if name not in members:
+                    del sec.collections[name]
+                    self._forget(self._items[gone])
+                    sec.order_version += 1
+            for name, held in members.items():
+                known = sec.collections.get(name)
+                if known is None:
+                    created = self._create("collection", sec, name, [], {})
+                    created.thumb = None  # a composite of its items until a poster is chosen
+                    created.index = self._tag_id("collection", name)
+                    known = sec.collections[name] = created.rk
+                collection = self._items[known]
+                if collection.children != held:
+                    collection.children = held
+                    collection.frag.clear()
+            sec.collections_dirty = False
+
+    def _lookup(self, rating_key: Any) -> _Item:
+        """An item by rating key; a collection (or a key not known yet) is brought up to date first."""
+        it = self._items.get(int(rating_key)) if str(rating_key).isdigit() else None
+        if it is None or it.type == "collection":
+            self._fresh_collections()
+        return self._item(rating_key)
+
     # ------------------------------------------------------------------ XML rendering
+    def _collection_attrs(self, it: _Item) -> str:
+        """What PMS adds on a collection: its children's key, subtype, tag index, child count."""
+        first = self._items.get(it.children[0]) if it.children else None
+        subtype = first.type if first is not None else "movie"
+        thumb = "" if it.thumb else f' thumb="/library/collections/{it.rk}/composite/{it.updated_at}"'
+        return (f' subtype="{subtype}" index="{it.index or 0}" childCount="{len(it.children)}"'
+                f' smart="0" collectionMode="-1" collectionSort="0"{thumb}')
+
     def _item_attrs(self, it: _Item, library_attrs: bool) -> str:
         rk = it.rk
         search = _NEEDS_ESCAPE.search
         kind = it.type
-        key = f"/library/metadata/{rk}/children" if kind in ("show", "season") \
-            else f"/library/metadata/{rk}"
-        out = [f' ratingKey="{rk}" key="{key}" guid="plex://{kind}/{rk:024x}" type="{kind}"']
+        if kind == "collection":
+            key, guid = f"/library/collections/{rk}/children", f"collection://{uuid.UUID(int=rk)}"
+        else:
+            key = f"/library/metadata/{rk}/children" if kind in ("show", "season") \
+                else f"/library/metadata/{rk}"
+            guid = f"plex://{kind}/{rk:024x}"
+        out = [f' ratingKey="{rk}" key="{key}" guid="{guid}" type="{kind}"']
         for name, value in it.fields.items():
             if value:
                 out.append(f' {name}="{value if search(value) is None else value.translate(_ESCAPES)}"')
+        if kind == "collection":
+            out.append(self._collection_attrs(it))
         if it.thumb:
             out.append(f' thumb="{_esc(it.thumb)}"')
         if it.art:
@@ -1624,6 +1703,8 @@ class FakePlex:
         if type_ and type_ not in _TYPE_TAGS:
             type_ = ""
         conditions = self._filter_conditions(query)
+        if type_ == "collection":
+            self._fresh_collections(sec)
         matches = self._ordered(sec, type_) if type_ else []
         file_term = values.get("file")
         if file_term:
@@ -1879,6 +1960,9 @@ class FakePlex:
     # ------------------------------------------------------------------ detail, children, hubs
     def _detail(self, keys: str, check_files: bool) -> bytes:
         items = []
+        if any(not k.isdigit() or self._items.get(int(k)) is None or self._items[int(k)].type == "collection"
+               for k in keys.split(",")):
+            self._fresh_collections()
         for key in keys.split(","):
             try:
                 it = self._items.get(int(key))
@@ -1998,6 +2082,8 @@ class FakePlex:
             type_ = NUMBER_TYPES[int(type_raw)]
         except (KeyError, ValueError):
             raise _HttpError(400, f"bad type {type_raw}") from None
+        if type_ == "collection":
+            self._fresh_collections(sec)
         if ids is None:
             targets = list(self._ordered(sec, type_))
         else:
@@ -2234,6 +2320,9 @@ class FakePlex:
     def _route(self, method: str, path: str, query: str, params: list[tuple[str, str]],
                body: bytes, start: int | None, size: int | None) -> tuple[int, bytes, str]:
         parts = [p for p in path.split("/") if p]
+        if parts[:2] == ["library", "collections"] and len(parts) >= 3 and parts[2].isdigit():
+            # /library/collections/{rk}/... is the collection's own key; /library/metadata works too.
+            parts[1] = "metadata"
         ok = 200
         with self._lock:
             if method in ("GET", "PUT", "POST") and len(parts) == 4 \
@@ -2269,17 +2358,15 @@ class FakePlex:
                     if what == "all":
                         return ok, self._listing(sec, query, params, start, size), _XML_TYPE
                     if what == "collections":
-                        meta = [b"<Meta/>"] if dict(params).get("includeMeta") == "1" else []
-                        return ok, self._container({"size": 0, "totalSize": 0, "offset": 0,
-                                                    **self._section_container_attrs(sec)},
-                                                   meta), _XML_TYPE
+                        listed = [(k, v) for k, v in params if k != "type"] + [("type", "18")]
+                        return ok, self._listing(sec, query, listed, start, size), _XML_TYPE
                     if what in TAG_PREFIXES:
                         return ok, self._filter_choices(sec, what, params), _XML_TYPE
                 if parts[:2] == ["library", "metadata"] and len(parts) == 3:
                     check = dict(params).get("checkFiles") == "1"
                     return ok, self._detail(parts[2], check), _XML_TYPE
                 if parts[:2] == ["library", "metadata"] and len(parts) == 4:
-                    it = self._item(parts[2])
+                    it = self._lookup(parts[2])
                     if parts[3] in ("children", "allLeaves"):
                         return ok, self._children(it, parts[3] == "allLeaves", start, size), _XML_TYPE
                     if parts[3] in ("posters", "arts"):
@@ -2303,7 +2390,7 @@ class FakePlex:
             elif method == "POST":
                 if parts[:2] == ["library", "metadata"] and len(parts) == 4 \
                         and parts[3] in ("posters", "arts"):
-                    self._upload(self._item(parts[2]), parts[3], params, body)
+                    self._upload(self._lookup(parts[2]), parts[3], params, body)
                     return ok, b"", _XML_TYPE
             elif method == "DELETE":
                 if parts[:2] == ["library", "sections"] and len(parts) == 4 \

@@ -77,6 +77,7 @@ from .plugin_runner import (
 
 __all__ = [
     "DEFAULT_SCENE_IMAGE",
+    "DEFAULT_GROUP_IMAGE",
     "FakeStash",
     "ImageRequest",
     "Job",
@@ -101,6 +102,7 @@ MAX_HOOK_LOOP_DEPTH = 10
 _SCREENSHOT_PATH = re.compile(r"/scene/(\d+)/screenshot")
 # Any id segment reaches the route; a non-numeric one is Stash's PerformerCtx 404 (after auth).
 _PERFORMER_IMAGE_PATH = re.compile(r"/performer/([^/]+)/image")
+_GROUP_IMAGE_PATH = re.compile(r"/group/([^/]+)/frontimage")
 
 
 class StashGraphQLError(RuntimeError):
@@ -166,6 +168,8 @@ DEFAULT_SCENE_IMAGE = (
     b'  <path d="M580 260 L760 360 L580 460 Z" fill="#2f2f2f"/>\n'
     b"</svg>\n"
 )
+# ... and one for every group without a front image (static.DefaultGroupImage).
+DEFAULT_GROUP_IMAGE = _png(10, 15, b"\x60\x60\x60")
 
 
 def default_performer_image(name: str) -> bytes:
@@ -321,7 +325,7 @@ class ImageRequest:
     in the URL, a client with nothing) and what it got back.
     """
 
-    kind: str  # "scene" or "performer"
+    kind: str  # "scene", "performer" or "group"
     object_id: str
     target: str  # path and query exactly as requested
     params: dict[str, str]
@@ -818,11 +822,14 @@ class FakeStash:
             authenticated = self._chain_for(token) is not None
         screenshot = _SCREENSHOT_PATH.fullmatch(path) if method == "GET" else None
         performer = _PERFORMER_IMAGE_PATH.fullmatch(path) if method == "GET" else None
+        group = _GROUP_IMAGE_PATH.fullmatch(path) if method == "GET" else None
         image: tuple[str, re.Match[str]] | None = None
         if screenshot:
             image = ("scene", screenshot)
         elif performer:
             image = ("performer", performer)
+        elif group:
+            image = ("group", group)
 
         def refuse_image(status: int) -> None:
             if image is not None:
@@ -838,7 +845,7 @@ class FakeStash:
         if not (path == "/graphql" and method == "POST") and image is None:
             _send(handler, 404, b"404 page not found\n", "text/plain; charset=utf-8")
             return
-        if key_refused or (not authenticated and not performer):
+        if key_refused or (not authenticated and not (performer or group)):
             refuse_image(401)
             _send_unauthorized(handler)
             return
@@ -860,11 +867,12 @@ class FakeStash:
             return
         if image is not None:
             kind, match = image
-            data = (
-                self._cover_bytes(int(match.group(1)))
-                if kind == "scene"
-                else self._performer_image_bytes(match.group(1), params.get("default") == "true")
-            )
+            if kind == "scene":
+                data = self._cover_bytes(int(match.group(1)))
+            elif kind == "group":
+                data = self._group_image_bytes(match.group(1), params.get("default") == "true")
+            else:
+                data = self._performer_image_bytes(match.group(1), params.get("default") == "true")
             status = 404 if data is None else _image_status(handler, data)
             # Recorded before answering, so a test that has the response also has the record.
             self._record_image(kind, match.group(1), handler, params, auth, status, token)
@@ -1170,8 +1178,60 @@ class FakeStash:
     def add_performer(self, name: str) -> str:
         return str(self._get_or_create("performer", name))
 
-    def add_tag(self, name: str) -> str:
-        return str(self._get_or_create("tag", name))
+    def add_tag(self, name: str, *, parents: Iterable[str] = ()) -> str:
+        """A tag (created when missing); ``parents`` names its parent tags (created when missing)."""
+        tag_id = self._get_or_create("tag", name)
+        if parents:
+            parent_ids = [self._get_or_create("tag", parent) for parent in parents]
+            with self._lock:
+                item = self._tags[tag_id]
+                item.extra["parent_ids"] = sorted({*(item.extra.get("parent_ids") or []), *parent_ids})
+        return str(tag_id)
+
+    def set_tag_parents(self, tag_id: str | int, parent_ids: Iterable[str | int], *,
+                        hooks: bool = True) -> dict[str, Any]:
+        """The tag page's "Parent tags" field saved: ``tagUpdate {id, parent_ids}`` (Tag.Update.Post
+        fires for this tag only), or with ``hooks=False`` the same change with no hook."""
+        return self._update_named("tag", tag_id, {"parent_ids": [str(i) for i in parent_ids]}, hooks)
+
+    def set_tag_children(self, tag_id: str | int, child_ids: Iterable[str | int], *,
+                         hooks: bool = True) -> dict[str, Any]:
+        """The tag page's "Sub-tags" field saved: ``tagUpdate {id, child_ids}``. The hook fires for
+        this tag only; the children's own rows (and updated_at) are not touched."""
+        return self._update_named("tag", tag_id, {"child_ids": [str(i) for i in child_ids]}, hooks)
+
+    def set_studio_parent(self, studio_id: str | int, parent_id: str | int | None, *,
+                          hooks: bool = True) -> dict[str, Any]:
+        """``studioUpdate {id, parent_id}`` (Studio.Update.Post), or the same with no hook."""
+        return self._update_named("studio", studio_id, {"parent_id": None if parent_id is None else str(parent_id)},
+                                  hooks)
+
+    def set_group(self, group_id: str | int, *, hooks: bool = True, **fields: Any) -> dict[str, Any]:
+        """``groupUpdate`` with ``synopsis`` and/or ``front_image`` (bytes, or None to remove it),
+        as the group page saves them (Group.Update.Post, then Movie.Update.Post)."""
+        data = dict(fields)
+        if "front_image" in data:
+            image = data["front_image"]
+            data["front_image"] = cover_data_url(image) if image else ""
+        return self._update_named("group", group_id, data, hooks)
+
+    def group_front_image(self, group_id: str | int) -> bytes | None:
+        """The group's own front image (None: none set, Stash serves its placeholder)."""
+        with self._lock:
+            image = self._groups[int(group_id)].extra.get("front_image")
+            return bytes(image) if image else None
+
+    def _update_named(self, kind: str, object_id: str | int, data: dict[str, Any], hooks: bool) -> dict[str, Any]:
+        mutation = f"{kind}Update"
+        type_name = f"{kind.capitalize()}UpdateInput"
+        document = f"mutation($input: {type_name}!) {{ {mutation}(input: $input) {{ id name }} }}"
+        payload = {"id": str(object_id), **data}
+        if hooks:
+            return self._data(document, {"input": payload})[mutation]
+        item_id = self._apply_named_update(kind, payload)
+        with self._lock:
+            item = self._table(kind)[item_id]
+            return {"id": str(item.id), "name": item.name}
 
     def add_studio(self, name: str, *, parent: str | None = None) -> str:
         studio_id = self._get_or_create("studio", name)
@@ -1180,8 +1240,15 @@ class FakeStash:
                 self._studios[studio_id].extra["parent_id"] = self._get_or_create("studio", parent)
         return str(studio_id)
 
-    def add_group(self, name: str) -> str:
-        return str(self._get_or_create("group", name))
+    def add_group(self, name: str, *, synopsis: str | None = None, front_image: bytes | None = None) -> str:
+        group_id = self._get_or_create("group", name)
+        with self._lock:
+            item = self._groups[group_id]
+            if synopsis is not None:
+                item.extra["synopsis"] = synopsis
+            if front_image is not None:
+                item.extra["front_image"] = bytes(front_image)
+        return str(group_id)
 
     def _find_named(self, kind: str, name: str) -> str | None:
         with self._lock:
@@ -1357,7 +1424,7 @@ class FakeStash:
             stored = self._scenes.get(int(scene_id))
             if stored is None:
                 raise KeyError(f"no scene {scene_id}")
-            return copy.deepcopy(self._scene_view(stored, self.url))
+            return _plain(copy.deepcopy(self._scene_view(stored, self.url)))
 
     def scene_ids(self) -> list[str]:
         with self._lock:
@@ -1427,6 +1494,20 @@ class FakeStash:
                 return default_performer_image(item.name)
             return bytes(image)
 
+    def _group_image_bytes(self, raw_id: str, force_default: bool) -> bytes | None:
+        """routes_group.go FrontImage: the group's front image, else (or with ``default=true``)
+        Stash's static placeholder; None for an unknown group (404)."""
+        try:
+            group_id = int(raw_id)
+        except ValueError:
+            return None
+        with self._lock:
+            item = self._groups.get(group_id)
+            if item is None:
+                return None
+            image = item.extra.get("front_image")
+            return DEFAULT_GROUP_IMAGE if force_default or not image else bytes(image)
+
     # ---- views (what GraphQL returns)
 
     def _named_view(
@@ -1451,7 +1532,61 @@ class FakeStash:
             view["parent_studio"] = (
                 self._named_view("studio", parent, depth + 1) if depth < 8 else None
             )
+            # Resolved when asked for (graphql-core calls a callable value): no recursion here.
+            view["child_studios"] = self._relatives("studio", item.id, "children")
+        if kind == "tag":
+            view["parents"] = self._relatives("tag", item.id, "parents")
+            view["children"] = self._relatives("tag", item.id, "children")
+        if kind == "group":
+            view["synopsis"] = item.extra.get("synopsis")
+            # urlbuilders.GroupURLBuilder: ?t=<updated_at unix>, &default=true without a front image.
+            stamp = stash_time_to_unix(item.extra["updated_at"])
+            url = f"{base_url or self.url}/group/{item.id}/frontimage?t={stamp}"
+            view["front_image_path"] = url if item.extra.get("front_image") else url + "&default=true"
         return view
+
+    def _relatives(self, kind: str, object_id: int, which: str) -> Callable[..., list[dict[str, Any]]]:
+        """Tag.parents/children, Studio.child_studios: a resolver over the store as it is then."""
+
+        def resolve(info: Any, **_args: Any) -> list[dict[str, Any]]:
+            with self._lock:
+                ids = self._parent_ids(kind, object_id) if which == "parents" \
+                    else self._child_ids(kind, object_id)
+                table = self._table(kind)
+                base_url = info.context.base_url if info is not None else None
+                return [view for i in sorted(ids)
+                        if (view := self._named_view(kind, table.get(i), base_url=base_url)) is not None]
+
+        return resolve
+
+    def _parent_ids(self, kind: str, object_id: int) -> list[int]:
+        item = self._table(kind).get(object_id)
+        if item is None:
+            return []
+        if kind == "studio":
+            parent = item.extra.get("parent_id")
+            return [parent] if parent else []
+        return list(item.extra.get("parent_ids") or [])
+
+    def _child_ids(self, kind: str, object_id: int) -> list[int]:
+        return [other.id for other in self._table(kind).values()
+                if object_id in self._parent_ids(kind, other.id)]
+
+    def _descendants(self, kind: str, roots: Iterable[int], depth: int | None) -> set[int]:
+        """The roots and their children down to ``depth`` levels (-1: every level), as Stash's
+        HierarchicalMultiCriterionInput reads them (depth null or 0: the roots alone)."""
+        found = set(roots)
+        frontier = set(found)
+        level = 0
+        children: dict[int, list[int]] = {}
+        for other in self._table(kind).values():
+            for parent in self._parent_ids(kind, other.id):
+                children.setdefault(parent, []).append(other.id)
+        while frontier and depth is not None and (depth < 0 or level < depth):
+            frontier = {c for p in frontier for c in children.get(p, ())} - found
+            found |= frontier
+            level += 1
+        return found
 
     def _scene_view(self, scene: dict[str, Any], base_url: str) -> dict[str, Any]:
         stamp = stash_time_to_unix(scene["updated_at"])
@@ -1657,18 +1792,7 @@ class FakeStash:
     def _rename(self, kind: str, object_id: str | int, name: str, hooks: bool) -> dict[str, Any]:
         """The UI's rename (``<kind>Update`` with ``{id, name}``, so hooks fire) or, with
         ``hooks=False``, the same row change with no hook: a disabled plugin, a failed hook."""
-        if not hooks:
-            with self._lock:
-                item = self._table(kind)[int(object_id)]
-                item.name = name
-                item.extra["updated_at"] = self._now()
-                return {"id": str(item.id), "name": item.name}
-        mutation = f"{kind}Update"
-        type_name = f"{kind.capitalize()}UpdateInput"
-        return self._data(
-            f"mutation($input: {type_name}!) {{ {mutation}(input: $input) {{ id name }} }}",
-            {"input": {"id": str(object_id), "name": name}},
-        )[mutation]
+        return self._update_named(kind, object_id, {"name": name}, hooks)
 
     def rename_performer(
         self, performer_id: str | int, name: str, *, hooks: bool = True
@@ -1781,7 +1905,8 @@ class FakeStash:
             if find.get("q"):
                 needle = find["q"].lower()
                 scenes = [s for s in scenes if needle in self._search_text(s)]
-            scenes = [s for s in scenes if self._matches(s, args.get("scene_filter") or {})]
+            criteria = self._with_depth(args.get("scene_filter") or {})
+            scenes = [s for s in scenes if self._matches(s, criteria)]
             scenes = self._sorted(scenes, find.get("sort"), find.get("direction") or "ASC")
             count = len(scenes)
             duration = sum(s["files"][0]["duration"] for s in scenes if s["files"])
@@ -1794,6 +1919,19 @@ class FakeStash:
                 scenes = scenes[(page - 1) * per_page : page * per_page]
             views = [self._scene_view(s, info.context.base_url) for s in scenes]
         return {"count": count, "duration": duration, "filesize": filesize, "scenes": views}
+
+    def _with_depth(self, criteria: dict[str, Any]) -> dict[str, Any]:
+        """Tag and studio criteria with ``depth`` widened to the sub-tags/sub-studios they cover
+        (sceneTagsCriterionHandler, studioCriterionHandler), once per query."""
+        widened = dict(criteria)
+        for key, kind in (("tags", "tag"), ("studios", "studio")):
+            criterion = criteria.get(key)
+            if criterion is None or not criterion.get("depth"):
+                continue
+            roots = [_atoi(v) for v in criterion.get("value") or []]
+            values = self._descendants(kind, roots, criterion["depth"])
+            widened[key] = {**criterion, "value": [str(v) for v in sorted(values)]}
+        return widened
 
     @staticmethod
     def _search_text(scene: dict[str, Any]) -> str:
@@ -1836,7 +1974,8 @@ class FakeStash:
             "performers": set(scene["performer_ids"]),
             "tags": set(scene["tag_ids"]),
             "studios": {scene["studio_id"]} if scene["studio_id"] else set(),
-            # Groups have no sub-groups here, so ``depth`` changes nothing.
+            # Groups have no sub-groups here, so ``depth`` changes nothing; tags and studios
+            # arrive already widened by _with_depth.
             "groups": {gid for gid, _ in scene["groups"]},
         }
         for key, have in relations.items():
@@ -2123,27 +2262,7 @@ class FakeStash:
 
         def resolve(_root: Any, info: Any, **args: Any) -> dict[str, Any] | None:
             data = args["input"]
-            with self._lock:
-                table = self._table(kind)
-                item = table.get(_atoi(data["id"]))
-                if item is None:
-                    raise GraphQLError(f"{kind} with id {data['id']} not found")
-                parent = None
-                if kind == "studio" and data.get("parent_id") is not None:
-                    parent = self._refs("studio", [data["parent_id"]])[0]
-                if data.get("name") is not None:
-                    item.name = data["name"]
-                if kind == "performer" and "image" in data:
-                    # PerformerUpdate: an image in the input replaces the stored one, and an
-                    # empty or null one deletes it (UpdateImage with no data).
-                    item.extra["image"] = self._decode_cover(data["image"]) if data["image"] else None
-                for key, value in data.items():
-                    if key not in ("id", "name", "parent_id", "image"):
-                        item.extra[key] = copy.deepcopy(value)
-                if kind == "studio" and "parent_id" in data:
-                    item.extra["parent_id"] = parent
-                item.extra["updated_at"] = self._now()  # the object's own row, never its scenes
-                item_id = item.id
+            item_id = self._apply_named_update(kind, data)
             for trigger in triggers:
                 self._fire_hooks(
                     info.context.chain,
@@ -2157,6 +2276,65 @@ class FakeStash:
                 return self._named_view(kind, item, base_url=info.context.base_url)
 
         return resolve
+
+    def _apply_named_update(self, kind: str, data: dict[str, Any]) -> int:
+        """``<kind>Update``'s change to the stored object (no hook); returns its id."""
+        with self._lock:
+            item = self._table(kind).get(_atoi(data["id"]))
+            if item is None:
+                raise GraphQLError(f"{kind} with id {data['id']} not found")
+            parent = None
+            if kind == "studio" and data.get("parent_id") is not None:
+                parent = self._refs("studio", [data["parent_id"]])[0]
+                if parent in self._descendants("studio", [item.id], -1):
+                    raise GraphQLError("a studio cannot be its own parent or ancestor")
+            if kind == "tag":
+                self._check_tag_hierarchy(item.id, data)
+            if data.get("name") is not None:
+                item.name = data["name"]
+            for key, value in data.items():
+                if key not in ("id", "name", "parent_id", "parent_ids", "child_ids", "front_image", "image"):
+                    item.extra[key] = copy.deepcopy(value)
+            if kind == "studio" and "parent_id" in data:
+                item.extra["parent_id"] = parent
+            if kind == "tag":
+                self._apply_tag_hierarchy(item.id, data)
+            if kind == "performer" and "image" in data:
+                # PerformerUpdate: an image in the input replaces the stored one, and an empty or
+                # null one deletes it (UpdateImage with no data).
+                item.extra["image"] = self._decode_cover(data["image"]) if data["image"] else None
+            if kind == "group" and "front_image" in data:
+                # utils.ProcessImageInput: a data URL sets the image, an empty value removes it.
+                raw = data["front_image"]
+                item.extra["front_image"] = self._decode_cover(raw) if raw else None
+            item.extra["updated_at"] = self._now()  # the object's own row, never its scenes
+            return item.id
+
+    def _check_tag_hierarchy(self, tag_id: int, data: dict[str, Any]) -> None:
+        """tag.ValidateHierarchy: no tag may end up among its own ancestors."""
+        parents = self._refs("tag", data["parent_ids"]) if data.get("parent_ids") is not None else None
+        children = self._refs("tag", data["child_ids"]) if data.get("child_ids") is not None else None
+        below = self._descendants("tag", [tag_id], -1)
+        if parents is not None and set(parents) & below:
+            raise GraphQLError("a tag cannot be its own parent or ancestor")
+        if children is not None and tag_id in self._descendants("tag", children, -1):
+            raise GraphQLError("a tag cannot be its own child or descendant")
+
+    def _apply_tag_hierarchy(self, tag_id: int, data: dict[str, Any]) -> None:
+        """parent_ids replace the tag's parents; child_ids replace the set of tags it is a parent
+        of. Only the edited tag's row is stamped: its old and new children keep their updated_at
+        (TagStore.UpdateChildTags writes the relation table only)."""
+        if data.get("parent_ids") is not None:
+            self._tags[tag_id].extra["parent_ids"] = sorted(set(self._refs("tag", data["parent_ids"])))
+        if data.get("child_ids") is not None:
+            wanted = set(self._refs("tag", data["child_ids"]))
+            for other in self._tags.values():
+                parents = set(other.extra.get("parent_ids") or [])
+                if other.id in wanted:
+                    parents.add(tag_id)
+                else:
+                    parents.discard(tag_id)
+                other.extra["parent_ids"] = sorted(parents)
 
     def _view_after_hooks(self, scene_id: int, info: Any) -> dict[str, Any] | None:
         with self._lock:
@@ -2513,6 +2691,15 @@ class FakeStash:
             self.skipped_hooks.clear()
             self.stash_log.clear()
             self.image_request_log.clear()
+
+
+def _plain(value: Any) -> Any:
+    """A view without its on-demand resolvers (tag parents and children, child studios)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not callable(v)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _plugin_value(value: dict[str, Any] | None) -> Any:

@@ -3,7 +3,9 @@
 1. The partial scans its jobs asked for: Plex is asked to scan each new folder once, the drain
    waits (bounded) while Plex scans, and the scenes whose folder was scanned are tried again in
    this same drain.
-2. Once per drain, convergence: what changed in Stash without a hook since the *Sync recent*
+2. The Plex collections of the groups whose scenes it wrote get their group's synopsis and front
+   image (``worker.drain.group_collections``), once per group.
+3. Once per drain, convergence: what changed in Stash without a hook since the *Sync recent*
    cursor (one request when nothing did), and what changed in Plex since PlexSync wrote it (one
    listing per library), of which a bounded number of scenes is queued for a check.
 3. Once per drain, with ``watch_state`` on, the play-state exchange (``watch_state.py``): plays
@@ -26,6 +28,7 @@ from sync import db
 from sync.ledger import Ledger
 from worker.context import TaskContext
 from worker.drain.drift import queue_drifted
+from worker.drain.group_collections import GroupCollectionWriter
 from worker.drain.plex_scans import PlexScans
 from worker.drain.recent import catch_up
 from worker.drain.watch_state import exchange
@@ -34,11 +37,14 @@ from worker.drain.watch_state import exchange
 class DrainEnd:
     """The end-of-drain work of one drain."""
 
-    def __init__(self, ctx: TaskContext, plex: PlexSession, scans: PlexScans, synced_now: dict[int, str],
-                 *, still_holding: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, ctx: TaskContext, plex: PlexSession, scans: PlexScans, synced_now: dict[int, str], *,
+                 groups: GroupCollectionWriter | None = None,
+                 still_holding: Callable[[], bool] = lambda: True) -> None:
         """``synced_now``: scene → the updated_at this drain put in Plex (the catch-up skips those);
-        ``still_holding`` renews the drain's lease, False once another drain took it over."""
+        ``groups``: the group collections noted by the drain's writes; ``still_holding`` renews the
+        drain's lease, False once another drain took it over."""
         self.ctx = ctx
+        self.groups = groups
         self.still_holding = still_holding
         self.synced_now = synced_now
         self.plex = plex
@@ -51,6 +57,7 @@ class DrainEnd:
 
         Raises PlexAuthError (the token was refused): the drain stops with that error.
         """
+        self._write_group_collections()
         if self.scans.has_new():
             due = self._run_scans()
             if due:
@@ -60,6 +67,20 @@ class DrainEnd:
             return False
         self.converged = True
         return self._converge() > 0
+
+    def _write_group_collections(self) -> None:
+        if self.groups is None:
+            return
+        try:
+            written = self.groups.flush()
+        except PlexAuthError:
+            raise
+        except (PlexError, StashError) as exc:
+            protocol.warning(f"the Plex collections of this drain's groups were not written ({exc}); "
+                             "the next write to one of their scenes, or Sync all, tries again")
+            return
+        if written:
+            self.report["group_collection_writes"] = self.report.get("group_collection_writes", 0) + written
 
     def _run_scans(self) -> list[int]:
         try:

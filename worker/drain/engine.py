@@ -114,7 +114,7 @@ class Drain:
         self.scans = PlexScans(self.plex)
         self.processor = Processor(ctx, self.config, self.plex, scans=self.scans)
         self.synced_now: dict[int, str] = {}  # scene -> the updated_at this drain put in Plex
-        self.ending = DrainEnd(ctx, self.plex, self.scans, self.synced_now,
+        self.ending = DrainEnd(ctx, self.plex, self.scans, self.synced_now, groups=self.processor.collections,
                                still_holding=lambda: lease.renew(ctx.conn, holder))
         self.stats = DrainStats()
         self.stop_event = threading.Event()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from plex.current import CurrentState, from_ledger, photo_hash
 from plex.errors import PermanentSyncError, PlexItemGone, PlexUnavailable
 from plex.index import basename_key
-from plex.mapping import DesiredState, desired_from_scene
+from plex.mapping import DesiredState
 from plex.session import PlexSession
 from plex.writer import ALLOWED, Plan, build_plan, poster_sha1
 from queue.inbox import FAILED, QUEUED, REVIEW, InboxEntry
@@ -42,24 +42,20 @@ from sync.error_log import ErrorLog
 from sync.ledger import Ledger, LedgerEntry
 from sync.state import SyncRecord
 from worker.drain import retry
+from worker.drain.group_collections import GroupCollectionWriter
+from worker.drain.images import fetch_image
 from worker.drain.matching import ItemFinder, NotInPlexYet, Target
 from worker.drain.outcomes import Outcome, Park, RetryLater
-from worker.drain.photo_versions import photo_settings
 from worker.drain.plex_scans import FINISHED, PlexScans
+from worker.drain.scene_rules import SceneMapper
 
 if TYPE_CHECKING:
     from validation.config import PlexSyncConfig
     from worker.context import TaskContext
 
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 # A scene waiting for Plex to scan its folder is tried again by the drain that asked for the
 # scan as soon as it finished; otherwise not before this (no attempt counted).
 SCAN_WAIT_S = 600.0
-
-
-def looks_like_image(data: bytes) -> bool:
-    """JPEG, PNG, GIF or WebP: anything else (an HTML error page) is not uploaded as a poster."""
-    return data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,8 @@ class Processor:
         self.plex = plex
         self.scans = scans
         self.path_map = config.path_rules
-        self.photos = photo_settings(ctx, config)
+        self.mapper = SceneMapper(ctx, config)  # the settings' tag, label and studio rules
+        self.collections = GroupCollectionWriter(ctx, plex, config)  # written at the drain's end
         self.now = now
         self.finder = ItemFinder(plex, self.path_map, strict_matching=config.strict_matching,
                                  name_owners=self._scenes_with_file_name)
@@ -211,12 +208,13 @@ class Processor:
         return data.get("findScene"), fetched_at
 
     def _prepare(self, scene: dict[str, Any], fetched_at: float) -> Prepared:
-        desired = desired_from_scene(scene, self.photos)
+        desired = self.mapper.desired(scene)
         for warning in desired.warnings:
             protocol.warning(warning)
         if not desired.files:
             raise Park(FAILED, "the scene has no file in Stash, so there is nothing to match in Plex")
-        screenshot = self._screenshot(desired)
+        screenshot = None if "poster" in desired.released else \
+            fetch_image(self.ctx.stash, desired.screenshot_url, f"scene {desired.scene_id}: screenshot")
         screenshot_sha1 = poster_sha1(screenshot) if screenshot is not None else None
         return Prepared(scene, fetched_at, desired, screenshot, screenshot_sha1, fields_hash(desired, self.config),
                         fields_hash(desired, self.config, poster=screenshot_sha1))
@@ -273,6 +271,7 @@ class Processor:
             poster_hash = prepared.screenshot_sha1
         wrote = plan.needs_write or upload is not None
         self._commit_written(scene_id, generation, prepared, target, current, same, plan, poster_hash, wrote)
+        self.collections.note(prepared.scene, target.section_key, plan)
         changes = [c.field for c in plan.changes] + (["poster"] if upload is not None else [])
         self._log_write(scene_id, prepared.desired, current, plan, uploaded=upload is not None)
         if plan.kept and (same is None or sorted(same.kept) != sorted(plan.kept)):
@@ -332,21 +331,6 @@ class Processor:
                 return None
         return prepared.screenshot
 
-    def _screenshot(self, desired: DesiredState) -> bytes | None:
-        if not desired.screenshot_url:
-            return None
-        try:
-            data = self.ctx.stash.fetch_bytes(desired.screenshot_url)
-        except StashUnavailable:
-            raise
-        except StashError as exc:
-            protocol.debug(f"scene {desired.scene_id}: no screenshot to use as poster ({exc})")
-            return None
-        if not data or not looks_like_image(data):
-            protocol.debug(f"scene {desired.scene_id}: the screenshot is not an image; poster left as is")
-            return None
-        return data
-
     # -- bookkeeping -------------------------------------------------------------------------
 
     def _commit(self, work: Callable[[Any], Any]) -> Any:
@@ -370,7 +354,7 @@ class Processor:
                         poster_hash: str | None, wrote: bool) -> None:
         state = self.ctx.sync_state
         written, photos_before = _owned_before(same)
-        written = {**written, **plan.in_plex}
+        written = plan.owned_after(written)
         # The photos PlexSync set that Plex still shows stay its own, also while Stash has no image.
         photos = {**{name: value for name, value in photos_before.items() if current.photos.get(name) == value},
                   **plan.photo_hashes}

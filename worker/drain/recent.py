@@ -19,6 +19,7 @@ from sync.cursor import MAX_ZONES, later, query_since, stamp_zone, trim_handled,
 from sync.meta import CursorState, RecentCursor
 from worker.context import TaskContext
 from worker.drain.progress import Progress
+from worker.drain.scene_rules import queue_hierarchy_changes
 from worker.drain.selection import (
     STAMPS_PAGE_SIZE,
     Selector,
@@ -107,6 +108,7 @@ def catch_up(ctx: TaskContext, synced_now: dict[int, str] | None = None) -> dict
         return {"queued": 0, "cursor": cursor}
     selector = Selector(ctx, "catch_up", dry_run=False, synced_now=synced_now)
     scan = scan_changes(ctx, selector, state, progress=lambda _: None, combined=True)
+    queue_hierarchy_changes(ctx, selector, tags_changed=bool(scan.related.get("tag")))
     cursor = advance_cursor(ctx, state, selector, scan.handled)
     queued = len(selector.result.queued)
     if queued:

@@ -241,8 +241,12 @@ def scan_related(
 
 
 def _offer_scenes_of(ctx: TaskContext, selector: Selector, kind: str, document: str, object_id: str) -> None:
-    """Queue the scenes carrying one changed object: synced ones forced, the rest as usual."""
-    for rows, _, _ in pages(ctx.stash, document, {"ids": [object_id]}, "findScenes", "scenes", per_page=PAGE_SIZE):
+    """Queue the scenes carrying one changed object: synced ones forced, the rest as usual. With
+    studio collections, a studio's parent shows in Plex: its sub-studios' scenes count too."""
+    variables: dict[str, Any] = {"ids": [object_id]}
+    if kind == "studio" and ctx.config.studio_collections:
+        variables["depth"] = -1
+    for rows, _, _ in pages(ctx.stash, document, variables, "findScenes", "scenes", per_page=PAGE_SIZE):
         batch = [(int(s["id"]), s.get("updated_at")) for s in rows]
         synced = [(i, s) for i, s in batch if ctx.sync_state.is_synced(i)]
         unsynced = [(i, s) for i, s in batch if not ctx.sync_state.is_synced(i)]

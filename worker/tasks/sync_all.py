@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from plex.mapping import desired_from_scene
 from plex.session import PlexSession
 from queue.inbox_tasks import TaskInbox
 from stash import protocol, queries
@@ -24,12 +23,13 @@ from sync.meta import LastReport, RecentCursor
 from worker.context import TaskContext
 from worker.drain.drift import DriftCheck, queue_drifted
 from worker.drain.engine import drain_summary, run_drain
+from worker.drain.group_collections import check_every_group
 from worker.drain.outcomes import Outcome
-from worker.drain.photo_versions import photo_settings
 from worker.drain.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
 from worker.drain.processor import fields_hash
 from worker.drain.progress import band
 from worker.drain.recent import advance_cursor
+from worker.drain.scene_rules import SceneMapper, remember_roles
 from worker.drain.selection import (
     MAX_PASSES,
     PAGE_SIZE,
@@ -50,7 +50,7 @@ class StashDrift:
     def __init__(self, ctx: TaskContext) -> None:
         self.ctx = ctx
         self.config = ctx.config
-        self.photos = photo_settings(ctx, self.config)
+        self.mapper = SceneMapper(ctx, self.config)  # excluded/label tags, studio collections, skips
         self.checked = 0
         self.differed = 0
 
@@ -63,7 +63,7 @@ class StashDrift:
                 if self.ctx.sync_state.is_synced(scene_id):
                     differ.add(scene_id)  # synced before the ledger existed: compare once in full
                 continue
-            desired = desired_from_scene(scene, self.photos)
+            desired = self.mapper.desired(scene)
             if desired.files and fields_hash(desired, self.config) != known[scene_id]:
                 differ.add(scene_id)
         self.checked += len(scenes)
@@ -174,6 +174,7 @@ def run_sync_all(ctx: TaskContext) -> TaskResult:
         return output, error
 
     set_cursor(ctx, state, selector)
+    remember_roles(ctx, stash_drift.mapper.rules)  # every scene was compared under these tag roles
     kept: set[int] = set()
 
     def count_kept(outcome: Outcome) -> None:
@@ -183,6 +184,7 @@ def run_sync_all(ctx: TaskContext) -> TaskResult:
     drain_output, error = run_drain(ctx, progress=band(SCAN_SHARE, 1.0), on_outcome=count_kept)
     report["kept_for_person"] = len(kept)
     report["written"] = int(drain_output.get("written", 0)) if isinstance(drain_output, dict) else 0
+    report["group_collection_writes"] = check_every_group(ctx)  # groups edited with no scene edit
     LastReport(ctx.conn).save(report)
     output = {**base, **report, "drain": drain_output}
     protocol.info(

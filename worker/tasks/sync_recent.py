@@ -17,6 +17,7 @@ from worker.drain.engine import drain_summary, run_drain
 from worker.drain.preview import PREVIEW_OUTPUT_LIMIT, dry_run_output, preview_scenes
 from worker.drain.progress import band
 from worker.drain.recent import advance_cursor, scan_changes
+from worker.drain.scene_rules import queue_hierarchy_changes
 from worker.drain.selection import Selector, fetch_related, scan_related, scan_scene_pages
 
 SCAN_SHARE = 0.3  # progress: scanning takes 0..0.3, the drain or preview the rest
@@ -69,6 +70,8 @@ def run_sync_recent(ctx: TaskContext) -> TaskResult:
         )
         return output, error
 
+    # A tag moved in the hierarchy: its scenes and those of the tags below it (or away from it).
+    queue_hierarchy_changes(ctx, selector, tags_changed=bool(related.get("tag")))
     # Everything found is in the inbox now: only then may the cursor move past it.
     new_cursor = advance_cursor(ctx, state, selector, handled)
     protocol.progress(SCAN_SHARE)
