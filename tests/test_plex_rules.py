@@ -63,7 +63,7 @@ def test_settings_errors_name_the_setting() -> None:
         build_config({**base, "label_tags": 5})
     config = build_config({**base, "organized_label": " Done\n", "exclude_tags": "a, A"})
     assert config.organized_label == "Done" and config.excluded_tag_names == ["a"]
-    assert config.hook_flags == {"organized": True, "tag_tree": True, "studio_tree": False}
+    assert config.hook_flags == {"organized": True, "tag_tree": True, "studio_tree": False, "photos": False}
 
 
 def test_tag_roles_cover_every_tag_below_and_exclusion_wins() -> None:
