@@ -1,5 +1,6 @@
-// PlexSync on Stash's scene page: a "Sync to Plex" icon button and, for a scene PlexSync has
-// bound to a Plex item, an "Open in Plex" link, both in the scene toolbar.
+// PlexSync in Stash's web UI: on the scene page, a "Sync to Plex" icon button and, for a scene
+// PlexSync has bound to a Plex item, an "Open in Plex" link, both in the scene toolbar; on every
+// page, the request that brings plays made in Plex into Stash (watch_state).
 //
 // Rendered the way Stash renders its own toolbar icons: React and Font Awesome from
 // window.PluginApi, placed into the toolbar by patching the "ScenePage" component, feedback
@@ -7,24 +8,16 @@
 // client-side navigation and re-renders by themselves. No build step: the plugin stays a zip of
 // source files, so this is plain JavaScript with React.createElement.
 //
-// Layout of this file: one section per feature, each self-contained, after the shared helpers.
+// Layout of this file: one section per feature, each using only the shared helpers.
 //   1. Shared: constants, the GraphQL transport, running a plugin task / operation.
-//   2. Sync to Plex: queue the Re-sync task for a scene and follow its job.
-//   3. Scene status: ask the plugin (runPluginOperation) for the scene's Plex Web link and
+//   2. Watch state: when a Stash page opens, ask for the exchange of plays (needs no React).
+//   3. Sync to Plex: queue the Re-sync task for a scene and follow its job.
+//   4. Scene status: ask the plugin (runPluginOperation) for the scene's Plex Web link and
 //      whether its last sync worked (Stash puts a task's error in its log, not on the job).
-//   4. The toolbar controls (a React component) and where they go (the ScenePage patch).
-// A new feature (e.g. something that runs when a page opens) is a new numbered section that
-// uses section 1 only.
+//   5. The toolbar controls (a React component) and where they go (the ScenePage patch).
 (function () {
   "use strict";
 
-  const api = window.PluginApi;
-  if (!api || !api.React || !api.patch) {
-    console.warn("PlexSync: this Stash has no plugin UI API (PluginApi); the scene page buttons are off");
-    return;
-  }
-  const React = api.React;
-  const el = React.createElement;
 
   // ---------------------------------------------------------------------------------------------
   // 1. Shared
@@ -103,7 +96,77 @@ query PlexSyncFindJob($id: ID!) {
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   // ---------------------------------------------------------------------------------------------
-  // 2. Sync to Plex
+  // 2. Watch state: plays made in Plex reach Stash by the time you are back in Stash
+  // ---------------------------------------------------------------------------------------------
+  // Watching fires nothing Stash or PlexSync could hear, so when a Stash page is opened this asks
+  // Stash to run the "Sync watch state" task (a drain, which exchanges plays and resume points
+  // before it ends), at most once every 10 minutes per browser (localStorage), and only while
+  // watch_state is on. It needs no React, so it runs on any Stash with a plugin UI.
+
+  const WATCH_TASK = "Sync watch state";
+  const WATCH_STAMP_KEY = "plexsync.watchState.requestedAt";
+  const WATCH_EVERY_MS = 10 * 60 * 1000;
+
+  const WATCH_SETTING_QUERY = `
+query PlexSyncWatchSetting($include: [ID!]) {
+  configuration { plugins(include: $include) }
+}`;
+
+  let watchAskedThisPage = 0; // when localStorage is unavailable: once per page load
+
+  /** Claims this 10-minute slot for this browser; false when another page already did. */
+  function claimWatchSlot(now) {
+    try {
+      const last = Number(window.localStorage.getItem(WATCH_STAMP_KEY));
+      // A stamp in the future (the clock was changed) does not block for ever.
+      if (last && last <= now && now - last < WATCH_EVERY_MS) {
+        return false;
+      }
+      window.localStorage.setItem(WATCH_STAMP_KEY, String(now));
+      return true;
+    } catch (_) {
+      if (watchAskedThisPage) {
+        return false;
+      }
+      watchAskedThisPage = now;
+      return true;
+    }
+  }
+
+  async function exchangeWatchState() {
+    if (!claimWatchSlot(Date.now())) {
+      return;
+    }
+    try {
+      const data = await graphql(WATCH_SETTING_QUERY, { include: [PLUGIN_ID] });
+      const settings = ((data.configuration || {}).plugins || {})[PLUGIN_ID] || {};
+      const mode = String(settings.watch_state || "off").trim().toLowerCase();
+      if (mode !== "plex_to_stash" && mode !== "both") {
+        return;
+      }
+      await runTask(WATCH_TASK, "PlexSync: exchange watch state (Stash was opened)");
+    } catch (err) {
+      // Nothing the user asked for failed: the next page opened after 10 minutes tries again.
+      console.debug("PlexSync: watch state not requested:", err && err.message ? err.message : err);
+    }
+  }
+
+  const api = window.PluginApi;
+  if (api && api.Event && typeof api.Event.addEventListener === "function") {
+    api.Event.addEventListener("stash:location", () => exchangeWatchState());
+  }
+  exchangeWatchState();
+
+  // The scene page's controls need Stash's React plugin API (every Stash with plugin UI has it).
+  if (!api || !api.React || !api.patch) {
+    console.warn("PlexSync: this Stash has no plugin UI API (PluginApi); the scene page buttons are off");
+    return;
+  }
+  const React = api.React;
+  const el = React.createElement;
+
+  // ---------------------------------------------------------------------------------------------
+  // 3. Sync to Plex
   // ---------------------------------------------------------------------------------------------
 
   const RESYNC_TASK = "Re-sync scenes";
@@ -149,7 +212,7 @@ query PlexSyncFindJob($id: ID!) {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // 3. What PlexSync knows of a scene: its Open in Plex link and its sync state
+  // 4. What PlexSync knows of a scene: its Open in Plex link and its sync state
   // ---------------------------------------------------------------------------------------------
 
   const PLEX_WEB_PREFIX = "https://app.plex.tv/desktop/#!/server/";
@@ -172,7 +235,7 @@ query PlexSyncFindJob($id: ID!) {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // 4. The toolbar controls
+  // 5. The toolbar controls
   // ---------------------------------------------------------------------------------------------
 
   const TOOLBAR_GROUP = "scene-toolbar-group";
@@ -417,92 +480,4 @@ query PlexSyncFindJob($id: ID!) {
     }
     return patched;
   });
-})();
-
-// ---------------------------------------------------------------------------------------------
-// PlexSync: plays made in Plex reach Stash by the time you are back in Stash (watch_state).
-//
-// Self-contained on purpose (it shares nothing with the button above). Watching fires nothing
-// Stash or PlexSync could hear, so when a Stash page is opened this asks Stash to run the
-// "Sync watch state" task (a drain, which exchanges plays and resume points before it ends), at
-// most once every 10 minutes per browser (localStorage), and only while watch_state is on.
-(function () {
-  "use strict";
-
-  const PLUGIN_ID = "PlexSync";
-  const TASK = "Sync watch state";
-  const STAMP_KEY = "plexsync.watchState.requestedAt";
-  const EVERY_MS = 10 * 60 * 1000;
-
-  const SETTING_DOCUMENT = `
-query PlexSyncWatchSetting($include: [ID!]) {
-  configuration { plugins(include: $include) }
-}`;
-  const TASK_DOCUMENT = `
-mutation PlexSyncWatchTask($plugin_id: ID!, $task_name: String!, $description: String) {
-  runPluginTask(plugin_id: $plugin_id, task_name: $task_name, description: $description)
-}`;
-
-  let askedThisPage = 0; // when localStorage is unavailable: once per page load
-
-  /** Claims this 10-minute slot for this browser; false when another page already did. */
-  function claim(now) {
-    try {
-      const last = Number(window.localStorage.getItem(STAMP_KEY));
-      // A stamp in the future (the clock was changed) does not block for ever.
-      if (last && last <= now && now - last < EVERY_MS) {
-        return false;
-      }
-      window.localStorage.setItem(STAMP_KEY, String(now));
-      return true;
-    } catch (_) {
-      if (askedThisPage) {
-        return false;
-      }
-      askedThisPage = now;
-      return true;
-    }
-  }
-
-  async function post(query, variables) {
-    const response = await fetch(new URL("graphql", document.baseURI).href, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = await response.json();
-    if (!response.ok || (body.errors && body.errors.length) || !body.data) {
-      throw new Error(`Stash answered ${response.status}`);
-    }
-    return body.data;
-  }
-
-  async function exchangeWatchState() {
-    if (!claim(Date.now())) {
-      return;
-    }
-    try {
-      const data = await post(SETTING_DOCUMENT, { include: [PLUGIN_ID] });
-      const settings = ((data.configuration || {}).plugins || {})[PLUGIN_ID] || {};
-      const mode = String(settings.watch_state || "off").trim().toLowerCase();
-      if (mode !== "plex_to_stash" && mode !== "both") {
-        return;
-      }
-      await post(TASK_DOCUMENT, {
-        plugin_id: PLUGIN_ID,
-        task_name: TASK,
-        description: "PlexSync: exchange watch state (Stash was opened)",
-      });
-    } catch (err) {
-      // Nothing the user asked for failed: the next page opened after 10 minutes tries again.
-      console.debug("PlexSync: watch state not requested:", err && err.message ? err.message : err);
-    }
-  }
-
-  const api = window.PluginApi;
-  if (api && api.Event && typeof api.Event.addEventListener === "function") {
-    api.Event.addEventListener("stash:location", () => exchangeWatchState());
-  }
-  exchangeWatchState();
 })();

@@ -449,7 +449,7 @@ def test_js_graphql_documents_match_stash_schema():
     from graphql import parse, validate
 
     docs = js_documents()
-    assert set(docs) == {"RUN_TASK_MUTATION", "RUN_OPERATION_MUTATION", "FIND_JOB_QUERY"}
+    assert set(docs) == {"RUN_TASK_MUTATION", "RUN_OPERATION_MUTATION", "FIND_JOB_QUERY", "WATCH_SETTING_QUERY"}
     schema = stash_schema()
     for name, text in docs.items():
         errors = validate(schema, parse(text))

@@ -3,8 +3,7 @@
 Opening a Stash page asks Stash to run *Sync watch state*, at most once every 10 minutes per
 browser (localStorage), and only while watch_state is on, so plays made in Plex are in Stash by
 the time the user is back. The browser setup is test_ui_button.py's: a small HTTP server on
-127.0.0.1 plays Stash under a sub-path (``<base href="/stash/">``), serves PlexSync.js (or only
-its trigger block, which must stand on its own), and records every GraphQL request; a harness in
+127.0.0.1 plays Stash under a sub-path (``<base href="/stash/">``), serves PlexSync.js and records every GraphQL request; a harness in
 the page seeds localStorage, navigates and reloads, and writes what it saw into a ``<pre>``.
 """
 
@@ -26,7 +25,7 @@ from tests.helpers import http_server
 from tests.test_ui_button import SCRIPT, assert_request_valid, run_page, stash_schema
 
 STAMP_KEY = "plexsync.watchState.requestedAt"
-TRIGGER_MARK = "// PlexSync: plays made in Plex reach Stash"
+TRIGGER_MARK = "// 2. Watch state: plays made in Plex reach Stash"
 
 # Any Stash page (the scene list here: no scene button). The harness runs before PlexSync.js:
 # it seeds the browser's stamp (?stamp=minutes ago, negative = in the future), sends Stash's
@@ -40,6 +39,8 @@ PAGE = """<!doctype html>
   const events = [];
   const logEl = document.getElementById("harness-log");
   function record(entry) { events.push(entry); logEl.textContent = JSON.stringify(events); }
+  const warn = console.warn.bind(console);
+  console.warn = (...args) => { record({ console: "warn", text: args.join(" ") }); warn(...args); };
   const target = new EventTarget();
   window.PluginApi = { Event: { addEventListener: (t, fn) => target.addEventListener(t, fn) } };
   const params = new URLSearchParams(location.search);
@@ -132,14 +133,15 @@ def stash() -> Iterator[tuple[Stash, str]]:
         yield fake, base
 
 
-def trigger_block() -> str:
+def watch_section() -> str:
+    """Section 2 of PlexSync.js, the trigger (its documents are checked against the schema)."""
     source = SCRIPT.read_text(encoding="utf-8")
     start = source.index(TRIGGER_MARK)
-    return source[source.rindex("\n// ----", 0, start):]
+    return source[start:source.index("// 3. Sync to Plex", start)]
 
 
 def trigger_documents() -> dict[str, str]:
-    return dict(re.findall(r"const ([A-Z_]+_DOCUMENT) = `([^`]*)`;", trigger_block()))
+    return dict(re.findall(r"const ([A-Z_]+_QUERY) = `([^`]*)`;", watch_section()))
 
 
 @pytest.mark.browser
@@ -200,23 +202,21 @@ def test_without_local_storage_once_per_page(stash, tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-def test_the_trigger_block_stands_on_its_own(stash, tmp_path: Path) -> None:
-    """Only the block at the end of PlexSync.js, none of the button code: it still works."""
+def test_the_trigger_needs_no_react(stash, tmp_path: Path) -> None:
+    """The page's PluginApi here has events but no React: the scene buttons are off (and say
+    so), the trigger still runs, with the task document the button uses."""
     fake, base = stash
-    fake.script = trigger_block().encode()
-    assert "Sync to Plex" not in trigger_block() and "toast" not in trigger_block()
-    run_page(f"{base}/stash/scenes", tmp_path)
-    assert len(fake.posts("runPluginTask")) == 1
+    _, events = run_page(f"{base}/stash/scenes", tmp_path)
+    [task] = fake.posts("runPluginTask")
+    assert task["body"]["variables"]["task_name"] == queries.WATCH_TASK
+    assert_request_valid(task["body"])
+    assert any("scene page buttons are off" in e.get("text", "") for e in events if e.get("console") == "warn"), events
 
 
 def test_trigger_documents_match_stash_schema() -> None:
     from graphql import parse, validate
 
     docs = trigger_documents()
-    assert set(docs) == {"SETTING_DOCUMENT", "TASK_DOCUMENT"}
-    schema = stash_schema()
-    for name, text in docs.items():
-        assert validate(schema, parse(text)) == [], name
-    assert_request_valid({"query": docs["TASK_DOCUMENT"], "variables": {
-        "plugin_id": "PlexSync", "task_name": queries.WATCH_TASK, "description": "x"}})
-    assert_request_valid({"query": docs["SETTING_DOCUMENT"], "variables": {"include": ["PlexSync"]}})
+    assert set(docs) == {"WATCH_SETTING_QUERY"}
+    assert validate(stash_schema(), parse(docs["WATCH_SETTING_QUERY"])) == []
+    assert_request_valid({"query": docs["WATCH_SETTING_QUERY"], "variables": {"include": ["PlexSync"]}})
