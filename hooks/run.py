@@ -61,6 +61,11 @@ def _record(server_connection: dict, hook_context: dict) -> HookOutcome | None:
         return None
 
 
+def run_and_exit(server_connection: dict, hook_context: object) -> NoReturn:
+    """PlexSync.py's hook route: the hook, then the process ends with its code."""
+    exit_now(run_hook(server_connection, hook_context))
+
+
 def exit_now(code: int) -> NoReturn:
     """End the hook process with ``code`` once its output is out, skipping the teardown."""
     for stream in (sys.stdout, sys.stderr):

@@ -31,7 +31,8 @@ FORBIDDEN = frozenset({
 TLS_MODULES = frozenset({"ssl", "_ssl", "socket", "selectors", "enum", "re", "base64"})
 
 # The plugin's modules each kind of hook loads, and no others.
-SETTLED_BY_INPUT = frozenset({"stash", "stash.protocol", "stash.json_codec", "hooks", "hooks.run", "hooks.triage"})
+SETTLED_BY_INPUT = frozenset({
+    "stash", "stash.entry", "stash.protocol", "stash.json_codec", "hooks", "hooks.run", "hooks.triage"})
 SCENE_CHANGE = SETTLED_BY_INPUT | {
     "hooks.handlers", "queue", "queue.inbox", "queue.lease", "sync", "sync.db", "sync.state", "sync.detector",
     "sync.timestamps", "sync.paths", "stash.graphql", "stash.transport", "stash.queries",

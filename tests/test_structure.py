@@ -154,8 +154,9 @@ print("\\n".join(sorted(set(sys.modules) - before)))
 
 
 @pytest.mark.parametrize(("entry", "budget"), [
-    ("hooks.run", SETTLED_BY_INPUT),  # what PlexSync.py loads for every hook
-    ("hooks.handlers", SCENE_CHANGE - {"hooks.run"}),  # and for a hook with work to do
+    ("stash.entry", {"stash", "stash.entry"}),  # every plugin process (it imports the rest on use)
+    ("hooks.run", SETTLED_BY_INPUT - {"stash.entry"}),  # and every hook
+    ("hooks.handlers", SCENE_CHANGE - {"hooks.run", "stash.entry"}),  # and a hook with work to do
 ])
 def test_the_hook_path_imports_only_its_budget(entry: str, budget: frozenset[str]) -> None:
     """A hook runs once per edited scene and Stash waits for it: nothing heavy may load
