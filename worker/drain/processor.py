@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from plex.current import CurrentState, from_ledger, photo_hash
 from plex.errors import PermanentSyncError, PlexItemGone, PlexUnavailable
-from plex.index import basename_key
 from plex.mapping import DesiredState, PerformerPhotos, desired_from_scene
 from plex.session import PlexSession
 from plex.writer import ALLOWED, Plan, build_plan, poster_sha1
@@ -43,7 +42,7 @@ from sync.error_log import ErrorLog
 from sync.ledger import Ledger, LedgerEntry
 from sync.state import SyncRecord
 from worker.drain import retry
-from worker.drain.matching import ItemFinder, NotInPlexYet, Target
+from worker.drain.matching import ItemFinder, NotInPlexYet, Target, scenes_with_file_name
 from worker.drain.outcomes import Outcome, Park, RetryLater
 from worker.drain.plex_scans import FINISHED, PlexScans
 
@@ -100,7 +99,7 @@ class Processor:
         self.photos: PerformerPhotos | None = config.performer_photo_settings
         self.now = now
         self.finder = ItemFinder(plex, self.path_map, strict_matching=config.strict_matching,
-                                 name_owners=self._scenes_with_file_name)
+                                 name_owners=lambda _scene, name: scenes_with_file_name(ctx.stash, name))
 
     @property
     def ledger(self) -> Ledger:
@@ -306,16 +305,6 @@ class Processor:
             + (", ".join(changed) or "no value changed")
             + (f" (locked as they were: {', '.join(locked)})" if locked else "")
         )
-
-    def _scenes_with_file_name(self, scene_id: int, name: str) -> list[tuple[int, str]]:
-        """Stash scenes with a file of this name (compared exactly, case-insensitively)."""
-        data = self.ctx.stash.execute(queries.SCENES_WITH_FILE_NAME, {"name": name, "per_page": 25})
-        owners = []
-        for scene in (data.get("findScenes") or {}).get("scenes") or []:
-            for file in scene.get("files") or []:
-                if basename_key(str(file.get("path") or "")) == name:
-                    owners.append((int(scene["id"]), str(file["path"])))
-        return owners
 
     # -- poster ------------------------------------------------------------------------------
 
