@@ -21,10 +21,19 @@ from tests.helpers import configure, inbox, process_queue, queue_directly, run_t
 pytestmark = pytest.mark.usefixtures("leak_scan")
 
 
-def other_scenes(stash, scene: str) -> list[dict]:
+def sync_and_expect_review(world, data_dir: Path, scene: str, rk: int, other: str, other_path: str) -> None:
+    """Under strict matching the scene's file name is shared with ``other``: nothing is written,
+    the scene needs review, and Status names the other scene and its file."""
+    stash, plex = world
+    title = plex.item(rk)["title"]
+    queue_directly(data_dir, stash, [scene])
+    run = process_queue(stash)
+    assert run.error is None, run.logs
+    assert plex.item(rk)["title"] == title  # not written: the match is not certain
+    assert inbox(data_dir)[int(scene)]["state"] == "review"
     status = run_task(stash, "Status")
     [review] = [r for r in status.output["needs_review_scenes"] if r["scene_id"] == int(scene)]
-    return review["other_scenes"]
+    assert review["other_scenes"] == [{"scene_id": int(other), "path": other_path}]
 
 
 def test_an_underscore_does_not_make_a_unique_name_shared(world, data_dir: Path) -> None:
@@ -57,12 +66,7 @@ def test_a_shared_name_is_seen_behind_a_page_of_lookalikes(world, data_dir: Path
         stash.add_scene(f"Lookalike {letter}", [f"/stash/other/clip{letter}1.mp4"])
     scene = stash.add_scene("Clip 2019", ["/stash/2019/clip_1.mp4"])
     other = stash.add_scene("Clip 2024", ["/stash/2024/clip_1.mp4"])
-    queue_directly(data_dir, stash, [scene])
-    run = process_queue(stash)
-    assert run.error is None, run.logs
-    assert plex.item(rk)["title"] == "clip_1"  # not written: the match is not certain
-    assert inbox(data_dir)[int(scene)]["state"] == "review"
-    assert other_scenes(stash, scene) == [{"scene_id": int(other), "path": "/stash/2024/clip_1.mp4"}]
+    sync_and_expect_review(world, data_dir, scene, rk, other, "/stash/2024/clip_1.mp4")
 
     configure(stash, plex.url, strict_matching=False)  # the best candidate is written, with a warning
     assert run_task(stash, "Retry failed").error is None
@@ -76,9 +80,4 @@ def test_a_shared_name_differing_in_the_case_of_a_non_ascii_letter(world, data_d
     rk = plex.add_movie(1, "ete", ["/media/videos/2019/été_1.mp4"])
     scene = stash.add_scene("Summer 2019", ["/stash/2019/été_1.mp4"])
     other = stash.add_scene("Summer 2024", ["/stash/2024/Été_1.mp4"])
-    queue_directly(data_dir, stash, [scene])
-    run = process_queue(stash)
-    assert run.error is None, run.logs
-    assert plex.item(rk)["title"] == "ete"  # not written: the match is not certain
-    assert inbox(data_dir)[int(scene)]["state"] == "review"
-    assert other_scenes(stash, scene) == [{"scene_id": int(other), "path": "/stash/2024/Été_1.mp4"}]
+    sync_and_expect_review(world, data_dir, scene, rk, other, "/stash/2024/Été_1.mp4")
