@@ -43,8 +43,10 @@ ITEM_TYPES = {"1": "movie", "4": "episode"}
 LISTED_SCALARS = ("title", "summary", "originallyAvailableAt", "studio", "userRating")
 
 IndexedPart = namedtuple("IndexedPart", "rating_key section_key item_type file updated_at")
-# One listed item: what the drift check needs, read from the same XML as the index rows.
-ListedItem = namedtuple("ListedItem", "rating_key section_key item_type updated_at files scalars")
+# One listed item: what the drift check needs, read from the same XML as the index rows, and
+# when the listing page was asked for (this machine's clock; None: unknown).
+ListedItem = namedtuple("ListedItem", "rating_key section_key item_type updated_at files scalars asked_at",
+                        defaults=(None,))
 OnListed = Callable[[list[ListedItem]], None]
 
 _SCHEMA = """
@@ -299,6 +301,7 @@ class PlexIndex:
         default_type = ITEM_TYPES.get(str(listing_type), "movie")
         while True:
             headers = {"X-Plex-Container-Start": str(start), "X-Plex-Container-Size": str(PAGE_SIZE)}
+            asked_at = time.time()
             container = call(
                 f"listing Plex library '{section.title}'", server.query, key, headers=headers
             )
@@ -310,7 +313,7 @@ class PlexIndex:
             count = 0
             for element in container:
                 count += 1
-                item = _listed_item(element, section.key, default_type)
+                item = _listed_item(element, section.key, default_type, asked_at)
                 if item is None:
                     continue
                 items.append(item)
@@ -395,7 +398,7 @@ def _newest(a: int | None, b: int | None) -> int | None:
     return max(a, b)
 
 
-def _listed_item(element: Any, section_key: int, default_type: str) -> ListedItem | None:
+def _listed_item(element: Any, section_key: int, default_type: str, asked_at: float) -> ListedItem | None:
     rating_key = element.attrib.get("ratingKey")
     if not rating_key:
         return None
@@ -404,7 +407,7 @@ def _listed_item(element: Any, section_key: int, default_type: str) -> ListedIte
     scalars = {name: element.attrib.get(name) or "" for name in LISTED_SCALARS}
     scalars["originallyAvailableAt"] = scalars["originallyAvailableAt"][:10]
     return ListedItem(int(rating_key), section_key, element.attrib.get("type") or default_type,
-                      int(updated) if updated and updated.isdigit() else None, files, scalars)
+                      int(updated) if updated and updated.isdigit() else None, files, scalars, asked_at)
 
 
 def _newest_of(items: list[ListedItem]) -> int | None:

@@ -57,13 +57,14 @@ query PlexSyncScenesPage($page: Int!, $per_page: Int!) {
     + _SCENE_FIELDS
 )
 
-# Matching by file name is safe only if no other scene has a file of that name. EQUALS is a
-# case-insensitive LIKE in Stash (``_`` matches any character), so callers compare exactly.
+# Matching by file name is safe only if no other scene has a file of that name. EQUALS is SQL
+# LIKE in Stash (ASCII letters fold case, ``_`` and ``%`` are wildcards, no escape): the answer is
+# a superset, so callers read every page and compare the names themselves.
 SCENES_WITH_FILE_NAME = """
-query PlexSyncScenesWithFileName($name: String!, $per_page: Int!) {
+query PlexSyncScenesWithFileName($name: String!, $page: Int!, $per_page: Int!) {
   findScenes(
     scene_filter: { files_filter: { basename: { value: $name, modifier: EQUALS } } }
-    filter: { per_page: $per_page, sort: "id", direction: ASC }
+    filter: { page: $page, per_page: $per_page, sort: "id", direction: ASC }
   ) { count scenes { id files { path basename } } }
 }
 """

@@ -5,8 +5,9 @@ One row per synced scene: the item it is bound to (rating key, the Plex file tha
 matched), per field the value PlexSync last wrote, the actor photos it set (as hashes of their
 URLs: a URL may carry an API key, which never goes to disk), the hash of the values Stash wanted
 (so *Sync all* can compare a whole library without asking Plex), the fields kept for a person's
-edit, and the item's ``updatedAt`` just after PlexSync's last write (None until a listing shows
-it). ``drift`` marks rows whose item changed in Plex (or was re-created) until a drain checks them.
+edit, and the item's ``updatedAt`` just after PlexSync's last write (None until a look at the item
+made after the second of that write shows it as written). ``drift`` marks rows whose item changed
+in Plex (or was re-created, or a person asked for a re-sync) until a drain checks them.
 
 Values that cannot be read back (a hand-edited or truncated row) read as unknown, which makes the
 worker compare with Plex in full instead of trusting them: never a crash.
@@ -37,32 +38,58 @@ CREATE TABLE IF NOT EXISTS ledger (
     kept TEXT,
     item_updated_at INTEGER,
     written_at REAL,
-    drift TEXT
+    drift TEXT,
+    seen_at REAL
 );
 CREATE INDEX IF NOT EXISTS ledger_item ON ledger(rating_key);
 CREATE INDEX IF NOT EXISTS ledger_path ON ledger(plex_path);
 CREATE INDEX IF NOT EXISTS ledger_drift ON ledger(drift) WHERE drift IS NOT NULL
-"""))
+""", (
+    # Added with same-second drift (issue 16): when the look that showed item_updated_at was asked
+    # for (None on older rows: taken as verified, as they were).
+    ("seen_at", "ALTER TABLE ledger ADD COLUMN seen_at REAL"),
+)))
 
-# Why a row is marked: the item changed in Plex, or the scene's file is now another item.
+# Why a row is marked: the item changed in Plex, the scene's file is now another item, or a
+# person asked for a re-sync (the item is to be read from Plex, whatever the ledger says).
 PLEX_EDIT = "plex"
 RECREATED = "recreated"
+ASKED = "asked"
+# Plex stamps updatedAt in whole seconds: an edit made later in the second of PlexSync's write
+# leaves the stamp as the write left it.
+STAMP_RESOLUTION_S = 1.0
 _CHUNK = 500
 
 _COLUMNS = (
     "scene_id, rating_key, section_key, item_type, plex_path, matched_file, matched_by, written,"
-    " photos, fields_hash, kept, item_updated_at, written_at, drift"
+    " photos, fields_hash, kept, item_updated_at, written_at, drift, seen_at"
 )
 
 
 class LedgerEntry(namedtuple(
     "LedgerEntry",
     "scene_id rating_key section_key item_type plex_path matched_file matched_by written photos"
-    " fields_hash kept item_updated_at written_at drift",
+    " fields_hash kept item_updated_at written_at drift seen_at",
 )):
     """One scene's row; ``written``/``photos`` are None when unreadable (treat as unknown)."""
 
     __slots__ = ()
+
+    @property
+    def verified(self) -> bool:
+        """Is ``item_updated_at`` the item's stamp as PlexSync left it, vouched for by a look made
+        after the second of PlexSync's last write? Only then may the ledger stand in for a GET."""
+        return self.item_updated_at is not None and (self.seen_at is None or self.seen_after_write(self.seen_at))
+
+    def seen_after_write(self, asked_at: float | None) -> bool:
+        """Was a look at the item (a listing, a GET) asked for at ``asked_at`` made after the
+        second in which Plex stamped PlexSync's last write? Only such a look shows every edit
+        made in that second, since none of them moved the stamp. Measured as time elapsed on
+        this machine's clock since the write returned, so a skew between the two clocks does not
+        matter: Plex's clock has moved on by as much."""
+        if self.written_at is None:
+            return True
+        return asked_at is not None and asked_at >= self.written_at + STAMP_RESOLUTION_S
 
 
 def _decode(text: str | None, kind: type) -> object:
@@ -106,29 +133,31 @@ class Ledger:
     def record(self, scene_id: int, *, rating_key: int, section_key: int | None, item_type: str,
                plex_path: str | None, matched_file: str | None, matched_by: str,
                written: dict[str, object], photos: dict[str, str], fields_hash: str, kept: list[str],
-               item_updated_at: int | None, wrote: bool) -> None:
+               item_updated_at: int | None, seen_at: float | None, wrote: bool) -> None:
         """Replace the scene's row after a sync; call inside the transaction that records it.
 
         ``wrote`` says whether PlexSync changed the item just now: then its ``updatedAt`` is not
-        known until a listing shows it, and ``written_at`` is now. Clears any drift mark.
+        known until a listing shows it, and ``written_at`` is now. Otherwise ``item_updated_at``
+        is the stamp the look at the item showed, asked for at ``seen_at``, and the time of
+        PlexSync's last write to it stays (none for a new row). Clears any drift mark.
         Idempotent for equal arguments.
         """
-        now = time.time()
+        written_at = time.time() if wrote else None
         self.conn.execute(
             "INSERT INTO ledger (scene_id, rating_key, section_key, item_type, plex_path, matched_file,"
-            " matched_by, written, photos, fields_hash, kept, item_updated_at, written_at, drift)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+            " matched_by, written, photos, fields_hash, kept, item_updated_at, written_at, drift, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
             " ON CONFLICT(scene_id) DO UPDATE SET rating_key = excluded.rating_key,"
             " section_key = excluded.section_key, item_type = excluded.item_type,"
             " plex_path = excluded.plex_path, matched_file = excluded.matched_file,"
             " matched_by = excluded.matched_by, written = excluded.written, photos = excluded.photos,"
             " fields_hash = excluded.fields_hash, kept = excluded.kept,"
-            " item_updated_at = excluded.item_updated_at,"
-            " written_at = CASE WHEN ? THEN excluded.written_at ELSE ledger.written_at END, drift = NULL",
+            " item_updated_at = excluded.item_updated_at, seen_at = excluded.seen_at,"
+            " written_at = COALESCE(excluded.written_at, ledger.written_at), drift = NULL",
             (int(scene_id), int(rating_key), section_key, item_type, plex_path, matched_file, matched_by,
              json.dumps(written, sort_keys=True, ensure_ascii=False), json.dumps(photos, sort_keys=True),
              fields_hash, json.dumps(sorted(kept)), None if wrote else item_updated_at,
-             now, 1 if wrote else 0),
+             written_at, None if wrote else seen_at),
         )
 
     def forget(self, scene_id: int, *, conn: sqlite3.Connection | None = None) -> None:
@@ -161,13 +190,14 @@ class Ledger:
             found += [_entry(row) for row in rows]
         return found
 
-    def adopt_stamps(self, stamps: dict[int, int]) -> None:
-        """Scene → the item's ``updatedAt`` seen just after PlexSync's own write (or a check that
-        found the item equal): later changes are measured from it. One transaction."""
+    def adopt_stamps(self, stamps: dict[int, tuple[int, float | None]]) -> None:
+        """Scene → (the item's ``updatedAt`` as a listing showed it with what PlexSync wrote, when
+        that listing was asked for): later changes are measured from it, and it vouches for the
+        item once seen after the second of PlexSync's write. One transaction."""
         if stamps:
             db.transaction(self.conn, lambda c: c.executemany(
-                "UPDATE ledger SET item_updated_at = ? WHERE scene_id = ?",
-                [(int(stamp), int(scene)) for scene, stamp in stamps.items()],
+                "UPDATE ledger SET item_updated_at = ?, seen_at = ? WHERE scene_id = ?",
+                [(int(stamp), seen_at, int(scene)) for scene, (stamp, seen_at) in stamps.items()],
             ))
 
     def mark_drift(self, marks: dict[int, str]) -> None:
@@ -177,6 +207,14 @@ class Ledger:
                 "UPDATE ledger SET drift = ? WHERE scene_id = ?",
                 [(kind, int(scene)) for scene, kind in marks.items()],
             ))
+
+    def ask_check(self, scene_ids: Iterable[int]) -> None:
+        """Mark these scenes' rows ASKED, unless marked already: their next sync reads the item
+        from Plex instead of taking its values from the ledger. One transaction, idempotent."""
+        db.transaction(self.conn, lambda c: c.executemany(
+            "UPDATE ledger SET drift = ? WHERE scene_id = ? AND drift IS NULL",
+            [(ASKED, int(scene)) for scene in scene_ids],
+        ))
 
     def drifted(self, limit: int) -> list[tuple[int, str]]:
         """Up to ``limit`` marked scenes with the mark, oldest sync first (a read)."""

@@ -1388,6 +1388,25 @@ def test_stop_does_not_hang_on_running_scans_and_start_resumes_them() -> None:
         fake.stop()
 
 
+def test_a_hand_edit_in_the_same_second_keeps_the_stamp_and_the_filter_is_strict(env: Env) -> None:
+    """Plex stamps updatedAt in whole seconds: an edit within the second of the item's last change
+    leaves it, and ``updatedAt>>=T`` lists only items stamped strictly after T."""
+    rk = max(env.movies, key=lambda k: env.fake.item(k)["updatedAt"])
+    env.fake.hand_edit(rk, summary="first")
+    stamp = env.fake.item(rk)["updatedAt"]
+    section_stamp = env.fake.section(FILMS)["updatedAt"]
+    env.fake.hand_edit(rk, same_second=True, summary="second", genre=["Same Second"])
+    item = env.fake.item(rk)
+    assert item["updatedAt"] == stamp and item["summary"] == "second" and item["tags"]["genre"] == ["Same Second"]
+    assert env.fake.section(FILMS)["updatedAt"] == section_stamp
+    listed = env.plex.query(f"/library/sections/{FILMS}/all?type=1")
+    assert {el.attrib["ratingKey"]: el.attrib.get("summary") for el in listed}[str(rk)] == "second"
+    after = env.plex.query(f"/library/sections/{FILMS}/all?type=1&updatedAt>>={stamp}")
+    assert str(rk) not in [el.attrib["ratingKey"] for el in after]
+    before = env.plex.query(f"/library/sections/{FILMS}/all?type=1&updatedAt>>={stamp - 1}")
+    assert str(rk) in [el.attrib["ratingKey"] for el in before]
+
+
 # ----------------------------------------------------------------------------- collections
 def test_collections_are_items_listed_edited_and_given_posters(env: Env) -> None:
     """A collection exists while an item carries its tag (PMS makes and drops the item), is

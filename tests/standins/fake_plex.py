@@ -1048,7 +1048,7 @@ class FakePlex:
             self._touch_section(sec)
             return new.rk
 
-    def hand_edit(self, rating_key: int, **changes: Any) -> None:
+    def hand_edit(self, rating_key: int, *, same_second: bool = False, **changes: Any) -> None:
         """Change an item the way a person does in Plex Web, behind the sync's back.
 
         Scalars (``title``, ``summary``, ``studio``, ``originallyAvailableAt``, ``userRating`` or
@@ -1056,6 +1056,11 @@ class FakePlex:
         (``genre=[..]``, ``actor=[..]`` with names or (name, role) pairs, ``collection=[..]``,
         ``director=[..]``; plural spellings work too) are set as given. Plex Web locks every field
         it saves, so each edited field is locked; ``updatedAt`` of the item and its section move.
+
+        ``same_second=True``: the edit lands in the same second as the item's last change (in a
+        test, PlexSync's write just before). Plex stamps ``updatedAt`` with the time in whole
+        seconds, so then neither the item's nor its section's ``updatedAt`` moves: the edit is
+        seen only in the values.
         """
         with self._lock:
             it = self._item(rating_key)
@@ -1091,7 +1096,7 @@ class FakePlex:
                     it.roles = {name: role if role is not None else it.roles.get(name, "")
                                 for name, role in entries}
                 it.locked.add(prefix)
-            self._after_drift(it, reorder="title" in scalars or "titleSort" in scalars)
+            self._after_drift(it, reorder="title" in scalars or "titleSort" in scalars, same_second=same_second)
 
     def agent_refresh(self, rating_key: int) -> None:
         """"Refresh Metadata" in Plex Web: every unlocked field and tag list goes back to the agent.
@@ -1141,13 +1146,17 @@ class FakePlex:
             return f"Season {it.index or 0}"
         return it.fields.get("title", "")
 
-    def _after_drift(self, it: _Item, *, reorder: bool) -> None:
+    def _after_drift(self, it: _Item, *, reorder: bool, same_second: bool = False) -> None:
+        """New values, cached XML dropped; stamps move unless the change came within the second
+        of the item's last one (Plex's stamps are whole seconds)."""
         sec = self._sections[it.section]
-        self._touch(it)
+        if not same_second:
+            self._touch(it)
         self._invalidate_family(it)
         if reorder:
             sec.order_version += 1
-        self._touch_section(sec)
+        if not same_second:
+            self._touch_section(sec)
 
     # ------------------------------------------------------------------ snapshots
     def item(self, rating_key: int) -> dict[str, Any]:

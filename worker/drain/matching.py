@@ -34,12 +34,38 @@ from plex.pathmap import PathMap
 from plex.sections import describe_locations, folder_of, holding_location
 from plex.session import PlexSession
 from queue.inbox import FAILED, REVIEW
-from stash import protocol
+from stash import protocol, queries
+from stash.graphql import StashClient
+from stash.paging import pages
 from worker.drain import retry
 from worker.drain.outcomes import Park, RetryLater
 
 # Other Stash scenes holding a file of a given name: (scene id, path) pairs.
 NameOwners = Callable[[int, str], list[tuple[int, str]]]
+NAME_PAGE = 100
+
+
+def name_pattern(name: str) -> str:
+    """What to ask Stash for to find every file called ``name`` as the match by file name compares
+    names (case-insensitively). Stash's ``EQUALS`` is SQL ``LIKE``, which folds the case of ASCII
+    letters only: a non-ASCII letter that has a case becomes ``_`` (any one character), so that
+    ``Été_1.mp4`` is found for ``été_1.mp4``. ``_`` and ``%`` in the name are wildcards already."""
+    return "".join("_" if not char.isascii() and char.lower() != char.upper() else char for char in name)
+
+
+def scenes_with_file_name(stash: StashClient, name: str) -> list[tuple[int, str]]:
+    """Stash scenes with a file called ``name`` (a ``basename_key``), and those files' paths.
+
+    Stash answers a superset (``clip_1.mp4`` brings ``clipA1.mp4`` too), read to its last page:
+    the names are compared here, exactly as the index compares them."""
+    owners = []
+    for scenes, _count, _page in pages(stash, queries.SCENES_WITH_FILE_NAME, {"name": name_pattern(name)},
+                                       "findScenes", "scenes", per_page=NAME_PAGE):
+        for scene in scenes:
+            for file in scene.get("files") or []:
+                if basename_key(str(file.get("path") or "")) == name:
+                    owners.append((int(scene["id"]), str(file["path"])))
+    return owners
 
 
 @dataclass(frozen=True)

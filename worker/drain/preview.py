@@ -17,8 +17,10 @@ from worker.drain.selection import Selection
 PREVIEW_OUTPUT_LIMIT = 200
 
 
-def preview_scenes(ctx: TaskContext, scene_ids: list[int], *, progress: Progress) -> tuple[list[dict[str, Any]], str | None]:
-    """Log, per scene, what a sync would change in Plex; returns the reports and any error."""
+def preview_scenes(ctx: TaskContext, scene_ids: list[int], *, progress: Progress,
+                   read_plex: bool = False) -> tuple[list[dict[str, Any]], str | None]:
+    """Log, per scene, what a sync would change in Plex; returns the reports and any error.
+    ``read_plex``: compare with each item as Plex has it, not the ledger (a re-sync looks)."""
     from plex.errors import PlexAuthError, PlexSetupError, PlexUnavailable
     from plex.session import PlexSession
     from worker.drain.processor import Processor
@@ -31,7 +33,7 @@ def preview_scenes(ctx: TaskContext, scene_ids: list[int], *, progress: Progress
     try:
         for number, scene_id in enumerate(scene_ids, start=1):
             try:
-                outcome = processor.preview(scene_id)
+                outcome = processor.preview(scene_id, read_plex=read_plex)
             except (PlexAuthError, PlexSetupError, PlexUnavailable) as exc:
                 error = f"dry run stopped: {exc}"
                 protocol.error(error)

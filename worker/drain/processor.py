@@ -8,10 +8,8 @@ The order is chosen so that the cheap checks come first and every Plex request i
    sync did it), or the desired Plex state's hash may equal the one recorded with the binding
    while the item shows no drift: recorded as synced with ZERO Plex requests.
 4. **Match**: the path index (no request) names the item (``worker.drain.matching``).
-5. **Write**: the item's current values come from the ledger when the index shows the item
-   unchanged since PlexSync's last write (no request), else from one GET; the diff goes out as
-   one PUT, the poster only if the screenshot changed; the sync record, the ledger row and the
-   inbox completion are one transaction.
+5. **Write**: what differs from the item's values (the ledger's or one GET's), and the record
+   (``worker.drain.write``).
 
 Plex outages, a refused token and an unreachable Stash are raised to the drain, which stops; every
 other problem is decided here (retry later, wait for a scan, needs review, failed) and recorded
@@ -26,12 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plex.current import CurrentState, from_ledger, photo_hash
 from plex.errors import PermanentSyncError, PlexItemGone, PlexUnavailable
-from plex.index import basename_key
 from plex.mapping import DesiredState
 from plex.session import PlexSession
-from plex.writer import ALLOWED, Plan, build_plan, poster_sha1
+from plex.writer import poster_sha1
 from queue.inbox import FAILED, QUEUED, REVIEW, InboxEntry
 from queue.inbox_tasks import TaskInbox
 from stash import protocol, queries
@@ -44,10 +40,11 @@ from sync.state import SyncRecord
 from worker.drain import retry
 from worker.drain.group_collections import GroupCollectionWriter
 from worker.drain.images import fetch_image
-from worker.drain.matching import ItemFinder, NotInPlexYet, Target
+from worker.drain.matching import ItemFinder, NotInPlexYet, scenes_with_file_name
 from worker.drain.outcomes import Outcome, Park, RetryLater
 from worker.drain.plex_scans import FINISHED, PlexScans
 from worker.drain.scene_rules import SceneMapper
+from worker.drain.write import Prepared, WriteStep, same_item
 
 if TYPE_CHECKING:
     from validation.config import PlexSyncConfig
@@ -66,23 +63,6 @@ class Prefetched:
     scenes: dict[int, dict[str, Any] | None]
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A scene turned into what Plex should show, with the poster bytes and the hashes."""
-
-    scene: dict[str, Any]
-    fetched_at: float
-    desired: DesiredState
-    screenshot: bytes | None
-    screenshot_sha1: str | None
-    fields_hash: str  # the values Stash wants (what Sync all compares, without the poster)
-    payload_hash: str  # the same with the poster: equal means nothing to write
-
-    @property
-    def stamp(self) -> str | None:
-        return self.scene.get("updated_at")
-
-
 class Processor:
     """Processes jobs for one drain (one worker thread)."""
 
@@ -97,7 +77,8 @@ class Processor:
         self.collections = GroupCollectionWriter(ctx, plex, config)  # written at the drain's end
         self.now = now
         self.finder = ItemFinder(plex, self.path_map, strict_matching=config.strict_matching,
-                                 name_owners=self._scenes_with_file_name)
+                                 name_owners=lambda _scene, name: scenes_with_file_name(ctx.stash, name))
+        self.writer = WriteStep(ctx, config, plex, collections=self.collections, now=now)
 
     @property
     def ledger(self) -> Ledger:
@@ -140,8 +121,9 @@ class Processor:
         except Park as parked:
             return self._park(entry, generation, parked)
 
-    def preview(self, scene_id: int) -> Outcome:
-        """Dry run for one scene: what would change in Plex. Writes nothing, records nothing."""
+    def preview(self, scene_id: int, *, read_plex: bool = False) -> Outcome:
+        """Dry run for one scene: what would change in Plex. Writes nothing, records nothing.
+        ``read_plex``: compare with the item as Plex has it (a re-sync's dry run), never the ledger."""
         scene_id = int(scene_id)
         try:
             scene, fetched_at = self._read(scene_id, None)
@@ -151,18 +133,18 @@ class Processor:
             record = self.ctx.sync_state.get(scene_id)
             with _plex_problems():
                 target = self.finder.find(scene_id, prepared.desired)
-                entry = self._same_item(self.ledger.get(scene_id), target)
-                current, requests = self._current(target, entry, prepared.desired)
+                entry = same_item(self.ledger.get(scene_id), target)
+                look = self.writer.look(target, entry, prepared.desired, read_plex=read_plex)
         except NotInPlexYet as missing:
             return Outcome("dry_run", scene_id, f"{missing}: PlexSync would ask Plex to scan {missing.folder}")
         except (RetryLater, Park) as problem:
             return Outcome("dry_run", scene_id, problem.reason)
-        plan = self._plan(prepared.desired, current, entry)
+        plan = self.writer.plan(prepared.desired, look.current, entry)
         lines = [protocol.redact(line) for line in plan.describe()]
-        if self._poster_to_upload(prepared, record, current) is not None:
+        if self.writer.poster_to_upload(prepared, record, look.current) is not None:
             lines.append("    poster: would upload the Stash screenshot")
-        return Outcome("dry_run", scene_id, "\n".join(lines), rating_key=current.rating_key,
-                       plan=plan, plex_requests=requests)
+        return Outcome("dry_run", scene_id, "\n".join(lines), rating_key=look.current.rating_key,
+                       plan=plan, plex_requests=look.requests)
 
     # -- the work ---------------------------------------------------------------------------
 
@@ -184,8 +166,11 @@ class Processor:
         with _plex_problems():
             for attempt in range(2):
                 target = self.finder.find(scene_id, prepared.desired)
+                # Read again: the listing that brought the index up to date may have just
+                # vouched for the item, or marked it.
+                entry = self.ledger.get(scene_id)
                 try:
-                    return self._write(scene_id, generation, prepared, record, entry, target)
+                    return self.writer.write(scene_id, generation, prepared, record, entry, target)
                 except PlexItemGone:
                     # The index lists an item Plex no longer has: list everything once and match again.
                     if attempt == 0 and self.finder.relist():
@@ -219,117 +204,6 @@ class Processor:
         return Prepared(scene, fetched_at, desired, screenshot, screenshot_sha1, fields_hash(desired, self.config),
                         fields_hash(desired, self.config, poster=screenshot_sha1))
 
-    def _same_item(self, entry: LedgerEntry | None, target: Target) -> LedgerEntry | None:
-        """The ledger row if it is about this very item (a rebinding starts from nothing)."""
-        return entry if entry is not None and entry.rating_key == target.rating_key else None
-
-    def _current(self, target: Target, entry: LedgerEntry | None, desired: DesiredState) -> tuple[CurrentState, int]:
-        """The item's values, and the Plex requests that took: none when the ledger can tell."""
-        if entry is not None and self._ledger_knows(entry, target, desired):
-            assert entry.written is not None and entry.photos is not None
-            return from_ledger(target.rating_key, target.item_type, target.section_key,
-                               self.plex.index.files_of(target.rating_key), entry.written, entry.photos,
-                               entry.item_updated_at), 0
-        return self.plex.fetch(target.rating_key), 1
-
-    def _ledger_knows(self, entry: LedgerEntry, target: Target, desired: DesiredState) -> bool:
-        """Is the item still exactly as PlexSync left it, did PlexSync write every field in
-        question, and would no actor photo change? Then the ledger is the item's state and no GET
-        is needed. (A photo changed in Plex moves no item's updatedAt: before replacing one, look.)"""
-        if entry.drift is not None or entry.item_updated_at is None or entry.item_updated_at != target.updated_at:
-            return False
-        if entry.written is None or entry.photos is None or (self.config.preserve_plex_edits and entry.kept):
-            return False
-        allowed = ALLOWED.get(target.item_type, ALLOWED["episode"])
-        fields_known = all(name in entry.written for name in desired.fields if name in allowed)
-        return fields_known and all(entry.photos.get(name) == photo_hash(url) for name, url in desired.photos.items())
-
-    def _plan(self, desired: DesiredState, current: CurrentState, entry: LedgerEntry | None) -> Plan:
-        return build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits,
-                          written=entry.written if entry is not None else None,
-                          photos_set=entry.photos if entry is not None else None)
-
-    def _write(self, scene_id: int, generation: int, prepared: Prepared, record: SyncRecord | None,
-               entry: LedgerEntry | None, target: Target) -> Outcome:
-        if entry is not None and entry.rating_key != target.rating_key:
-            protocol.info(f"scene {scene_id}: its Plex item {entry.rating_key} is gone or no longer the "
-                          f"scene's file; its file is now Plex item {target.rating_key} ({target.matched_by} match)")
-        same = self._same_item(entry, target)
-        current, requests = self._current(target, same, prepared.desired)
-        plan = self._plan(prepared.desired, current, same)
-        if plan.needs_write:
-            self.plex.write(plan, target.section_key)
-            requests += 1
-            if plan.photos_pending:
-                plan, more = self._pending_photos(plan, prepared.desired, target, same)
-                requests += more
-        poster_hash = _previous_poster(record, current)
-        upload = self._poster_to_upload(prepared, record, current)
-        if upload is not None:
-            self.plex.upload_poster(current.rating_key, upload)
-            requests += 1
-            poster_hash = prepared.screenshot_sha1
-        wrote = plan.needs_write or upload is not None
-        self._commit_written(scene_id, generation, prepared, target, current, same, plan, poster_hash, wrote)
-        self.collections.note(prepared.scene, target.section_key, plan)
-        changes = [c.field for c in plan.changes] + (["poster"] if upload is not None else [])
-        self._log_write(scene_id, prepared.desired, current, plan, uploaded=upload is not None)
-        if plan.kept and (same is None or sorted(same.kept) != sorted(plan.kept)):
-            protocol.info(f"scene {scene_id}: kept what a person set in Plex item {current.rating_key} "
-                          f"(preserve_plex_edits): {', '.join(plan.kept)}")
-        return Outcome("written" if changes else "unchanged", scene_id, rating_key=current.rating_key,
-                       plan=plan, plex_requests=requests, changes=changes, stamp=prepared.stamp)
-
-    def _pending_photos(self, plan: Plan, desired: DesiredState, target: Target,
-                        same: LedgerEntry | None) -> tuple[Plan, int]:
-        """People the write just put on the item: Plex shows their photo (one per person, server-wide)
-        only now, so their photos are planned on the item as it is now: one GET, a PUT if needed."""
-        current = self.plex.fetch(target.rating_key)
-        written, photos = _owned_before(same)
-        later = build_plan(desired, current, preserve_plex_edits=self.config.preserve_plex_edits,
-                           written={**written, **plan.in_plex}, photos_set={**photos, **plan.photo_hashes})
-        if later.needs_write:
-            self.plex.write(later, target.section_key)
-        return plan.followed_by(later), 1 + int(later.needs_write)
-
-    def _log_write(self, scene_id: int, desired: DesiredState, current: CurrentState, plan: Plan, *,
-                   uploaded: bool) -> None:
-        if not plan.changes and not uploaded:
-            protocol.debug(f"scene {scene_id}: Plex item {current.rating_key} already matches Stash")
-            return
-        changed = [c.field for c in plan.changes if not c.lock_only] + (["poster"] if uploaded else [])
-        locked = [c.field for c in plan.changes if c.lock_only]
-        title = desired.fields.get("title") or current.scalars.get("title")
-        protocol.info(
-            f"scene {scene_id} → Plex item {current.rating_key} '{title}': "
-            + (", ".join(changed) or "no value changed")
-            + (f" (locked as they were: {', '.join(locked)})" if locked else "")
-        )
-
-    def _scenes_with_file_name(self, scene_id: int, name: str) -> list[tuple[int, str]]:
-        """Stash scenes with a file of this name (compared exactly, case-insensitively)."""
-        data = self.ctx.stash.execute(queries.SCENES_WITH_FILE_NAME, {"name": name, "per_page": 25})
-        owners = []
-        for scene in (data.get("findScenes") or {}).get("scenes") or []:
-            for file in scene.get("files") or []:
-                if basename_key(str(file.get("path") or "")) == name:
-                    owners.append((int(scene["id"]), str(file["path"])))
-        return owners
-
-    # -- poster ------------------------------------------------------------------------------
-
-    def _poster_to_upload(self, prepared: Prepared, record: SyncRecord | None,
-                          current: CurrentState) -> bytes | None:
-        """The screenshot bytes when they must be uploaded: new or changed since PlexSync's last
-        upload to this item, and not a poster someone chose in Plex under preserve_plex_edits
-        (thumb locked, and not the one PlexSync uploaded)."""
-        if prepared.screenshot is None or prepared.screenshot_sha1 == _previous_poster(record, current):
-            return None
-        if self.config.preserve_plex_edits:
-            ours = record is not None and _same_binding(record, current) and bool(record.poster_hash)
-            if not ours and "thumb" in current.locked:
-                return None
-        return prepared.screenshot
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -345,31 +219,6 @@ class Processor:
             state.update_success(scene_id, str(record.plex_item_key), prepared.stamp,
                                  fetched_at=prepared.fetched_at, payload_hash=prepared.payload_hash,
                                  poster_hash=record.poster_hash, conn=c)
-            TaskInbox(c).complete(scene_id, generation)
-
-        self._commit(work)
-
-    def _commit_written(self, scene_id: int, generation: int, prepared: Prepared, target: Target,
-                        current: CurrentState, same: LedgerEntry | None, plan: Plan,
-                        poster_hash: str | None, wrote: bool) -> None:
-        state = self.ctx.sync_state
-        written, photos_before = _owned_before(same)
-        written = plan.owned_after(written)
-        # The photos PlexSync set that Plex still shows stay its own, also while Stash has no image.
-        photos = {**{name: value for name, value in photos_before.items() if current.photos.get(name) == value},
-                  **plan.photo_hashes}
-
-        def work(c: Any) -> None:
-            state.update_success(scene_id, str(current.rating_key), prepared.stamp,
-                                 fetched_at=prepared.fetched_at, payload_hash=prepared.payload_hash,
-                                 poster_hash=poster_hash, conn=c)
-            Ledger(c).record(
-                scene_id, rating_key=current.rating_key, section_key=target.section_key,
-                item_type=current.item_type, plex_path=target.plex_path, matched_file=target.matched_file,
-                matched_by=target.matched_by, written=written, photos=photos,
-                fields_hash=prepared.fields_hash, kept=plan.kept, item_updated_at=current.updated_at,
-                wrote=wrote,
-            )
             TaskInbox(c).complete(scene_id, generation)
 
         self._commit(work)
@@ -460,20 +309,6 @@ def _unchanged(record: SyncRecord | None, entry: LedgerEntry | None, prepared: P
     return (record is not None and entry is not None and entry.drift is None
             and str(entry.rating_key) == record.rating_key
             and record.payload_hash == prepared.payload_hash)
-
-
-def _same_binding(record: SyncRecord | None, current: CurrentState) -> bool:
-    return record is not None and record.rating_key == str(current.rating_key)
-
-
-def _owned_before(same: LedgerEntry | None) -> tuple[dict[str, Any], dict[str, str]]:
-    """The values and actor photos the ledger says PlexSync put on this item (none if unknown)."""
-    return ((same.written or {}) if same is not None else {}), ((same.photos or {}) if same is not None else {})
-
-
-def _previous_poster(record: SyncRecord | None, current: CurrentState) -> str | None:
-    """The poster PlexSync last uploaded to this very item (None after a rebinding)."""
-    return record.poster_hash if record is not None and _same_binding(record, current) else None
 
 
 def human_duration(seconds: float) -> str:

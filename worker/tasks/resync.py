@@ -1,5 +1,10 @@
 """The *Re-sync scenes* task (and the scene page's Sync to Plex button): the given scenes now,
-even if they look up to date, with a result per scene in the words the user sees."""
+even if they look up to date, with a result per scene in the words the user sees.
+
+A re-sync looks: each scene's item is read from Plex (one GET) and what differs is written, never
+judged from the ledger alone. Plex stamps ``updatedAt`` in whole seconds, so an edit made in Plex
+in the second of PlexSync's own write (or one that moves no stamp) shows only in the values.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from queue.inbox_tasks import TaskInbox
 from queue.lease import enqueue_scenes
 from stash import protocol, queries
 from sync import db
+from sync.ledger import Ledger
 from worker.context import TaskContext
 from worker.drain.engine import run_drain
 from worker.drain.outcomes import Outcome
@@ -126,7 +132,7 @@ def run_resync_scene(ctx: TaskContext) -> TaskResult:
     protocol.progress(0.05)
 
     if dry_run:
-        reports, error = preview_scenes(ctx, present, progress=band(0.05, 1.0))
+        reports, error = preview_scenes(ctx, present, progress=band(0.05, 1.0), read_plex=True)
         reports += [{"scene_id": i, "plex_item": None, "changes": [], "summary": "not found in Stash",
                      "details": []} for i in missing]
         protocol.info(
@@ -137,7 +143,10 @@ def run_resync_scene(ctx: TaskContext) -> TaskResult:
         return {"mode": "resync_scene", "dry_run": True, "scenes": reports}, error
 
     if present:
-        # force: the user asked for it, so neither the timestamp nor the payload hash may skip it.
+        # Asked for: the item is read from Plex rather than taken from the ledger (the mark goes
+        # first: should the task stop before queueing, the next drain still checks the scene) ...
+        Ledger(ctx.conn).ask_check(present)
+        # ... and forced, so neither the timestamp nor the payload hash may skip it.
         enqueue_scenes(ctx.conn, [(i, found[i]) for i in present], reason="resync", force=True)
         # A scene waiting out a retry delay is due now: the user asked for it now.
         db.transaction(ctx.conn, lambda c: TaskInbox(c).make_due(present))
