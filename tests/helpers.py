@@ -224,3 +224,10 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def past_the_write_second() -> None:
+    """Let Plex's clock pass the second of PlexSync's last write. Plex stamps whole seconds, so
+    only a listing made after that second vouches for an item as PlexSync left it (before, the
+    drain reads the item: 1 GET more); a test that counts a warm path's requests waits this out."""
+    time.sleep(1.1)

@@ -25,6 +25,7 @@ from tests.helpers import (
     hook_drain,
     ids,
     inbox,
+    past_the_write_second,
     process_queue,
     run_task,
     synced,
@@ -307,9 +308,7 @@ def test_warm_path_request_counts(world, data_dir: Path) -> None:
             stash.update_scene(scene, title=f"Warm {scene}")
     process_queue(stash)
     changed, unchanged, untouched = list(keys)
-    # Plex stamps whole seconds: only a listing made after the second of PlexSync's write shows
-    # the item as PlexSync left it (the next drain's listing, a second later at least).
-    time.sleep(1.1)
+    past_the_write_second()  # the next drain's listing vouches for the items
 
     plex.clear_log()
     stash.update_scene(changed, title="Changed once more")

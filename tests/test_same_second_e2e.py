@@ -10,12 +10,17 @@ drain compare the values a listing shows with what PlexSync wrote, whatever the 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import actual_plex_state, expected_plex_state, process_queue, run_task
+from tests.helpers import (
+    actual_plex_state,
+    expected_plex_state,
+    past_the_write_second,
+    process_queue,
+    run_task,
+)
 from tests.test_convergence_e2e import item_requests, ledger_rows, library, sync_everything
 
 pytestmark = pytest.mark.usefixtures("leak_scan")
@@ -53,7 +58,7 @@ def test_resync_looks_even_when_the_ledger_says_the_item_is_as_written(world, da
     lib = library(stash, plex, ["A"])
     sync_everything(stash)
     scene, rk = lib["A"]
-    time.sleep(1.1)
+    past_the_write_second()
     assert process_queue(stash).error is None  # a drain's listing, made after the write's second
     assert ledger_rows(data_dir)[int(scene)]["item_updated_at"] == plex.item(rk)["updatedAt"]
     plex.clear_log()
@@ -95,7 +100,7 @@ def test_sync_all_finds_a_hand_edit_made_in_the_second_of_the_write(world, data_
     assert item_requests(plex, lib["C"][1]) == []
 
     # The repaired items are as written now: the next Sync all finds nothing.
-    time.sleep(1.1)
+    past_the_write_second()
     plex.clear_log()
     again = run_task(stash, "Sync all scenes")
     assert again.output["drifted_in_plex"] == 0 and again.output["written"] == 0, again.output
