@@ -83,7 +83,12 @@ def test_500_hooks_back_to_back_and_50_at_once_while_draining(fake_stash, fake_p
 
     drain_until_idle(stash, data_dir, max_runs=10, deadline_s=180)
     final = process_queue(stash)
-    assert final.error is None and final.output["processed"] == 0
+    # A last drain finds nothing to write. It may read a scene again: Stash stamps updated_at in
+    # whole seconds, so a save that the drain read within the same second is re-read by the next
+    # drain's catch-up (sync/detector.py), and a re-read of a synced scene writes nothing.
+    output = final.output
+    assert final.error is None and output["written"] == 0 and output["failed"] == 0, (final.error, output)
+    assert output["processed"] == output.get("convergence", {}).get("stash_changes", 0), output
 
     # Every scene at its final Stash state, nothing queued, every scene recorded.
     assert inbox(data_dir) == {}
