@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,32 @@ def linked(fake_stash, fake_plex):
     fake_plex.add_section(1, "Movies", "movie", ["/media/videos"])
     fake_stash.set_plugin_settings({"plex_url": fake_plex.url, "plex_token": PLEX_TOKEN})
     return fake_stash, fake_plex
+
+
+@pytest.fixture
+def start_linked_stash(tmp_path: Path, data_dir: Path, fake_plex) -> Iterator[Callable[..., Any]]:
+    """Start Stash stand-ins set up as a real one can be (``FakeStash`` options: a host, a UTC
+    offset, a clock), each running this repo as the plugin and configured for the Plex stand-in."""
+    from tests.standins.fake_stash import FakeStash
+
+    started: list[FakeStash] = []
+
+    def start(**options: Any) -> FakeStash:
+        stash = FakeStash(REPO, env={"PLEXSYNC_DATA_DIR": str(data_dir)},
+                          stash_dir=tmp_path / f"stash{len(started)}", **options)
+        stash.start()
+        started.append(stash)
+        try:
+            fake_plex.add_section(1, "Movies", "movie", ["/media/videos"])
+        except ValueError:
+            pass  # a second Stash in the same test shares the Plex library
+        stash.set_plugin_settings({"plex_url": fake_plex.url, "plex_token": PLEX_TOKEN})
+        return stash
+
+    yield start
+    for stash in started:
+        stash.stop()
+        assert not stash.schema_violations, stash.schema_violations
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from sync.cursor import OVERLAP_S, format_in_zone, query_since, shift_stamp, sta
 from sync.meta import RecentCursor
 from sync.timestamps import parse_instant
 from tests import helpers
-from tests.conftest import PLEX_TOKEN, REPO
+from tests.conftest import PLEX_TOKEN
 from worker.tasks.resync import parse_scene_ids
 
 CURSOR_KEY = RecentCursor.CURSOR_KEY
@@ -51,33 +51,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def stash_at(tmp_path: Path, data_dir: Path, fake_plex, clock: Clock) -> Iterator[Callable[[int], object]]:
-    """Start a Stash stand-in in a given UTC offset, configured for the Plex stand-in."""
-    from tests.standins.fake_stash import FakeStash
-
-    started: list[FakeStash] = []
-
-    def start(tz_offset_minutes: int):
-        stash = FakeStash(
-            REPO,
-            tz_offset_minutes=tz_offset_minutes,
-            env={"PLEXSYNC_DATA_DIR": str(data_dir)},
-            clock=clock,
-            stash_dir=tmp_path / f"stash{len(started)}",
-        )
-        stash.start()
-        started.append(stash)
-        try:
-            fake_plex.add_section(1, "Movies", "movie", ["/media/videos"])
-        except ValueError:
-            pass  # a second Stash in the same test shares the Plex library
-        stash.set_plugin_settings({"plex_url": fake_plex.url, "plex_token": PLEX_TOKEN})
-        return stash
-
-    yield start
-    for stash in started:
-        stash.stop()
-        assert not stash.schema_violations, stash.schema_violations
+def stash_at(start_linked_stash, clock: Clock) -> Callable[[int], object]:
+    """Start a Stash stand-in in a given UTC offset on the test's clock, configured for the Plex stand-in."""
+    return lambda tz_offset_minutes: start_linked_stash(tz_offset_minutes=tz_offset_minutes, clock=clock)
 
 
 def run_task(stash, task: str, args: dict | None = None, timeout: float = 120):

@@ -9,42 +9,19 @@ while a plugin error still ends the job FINISHED: whatever a person needs is an 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PLEX_TOKEN, REPO
 from tests.helpers import drain_runs, inbox
 
 pytestmark = pytest.mark.usefixtures("leak_scan")
 
 
-@pytest.fixture
-def stash_as(tmp_path: Path, data_dir: Path, fake_plex) -> Iterator:
-    from tests.standins.fake_stash import FakeStash
-
-    started: list = []
-
-    def start(host: str, offset: int):
-        stash = FakeStash(REPO, env={"PLEXSYNC_DATA_DIR": str(data_dir)}, stash_dir=tmp_path / "stash",
-                          host=host, tz_offset_minutes=offset)
-        stash.start()
-        started.append(stash)
-        fake_plex.add_section(1, "Movies", "movie", ["/media/videos"])
-        stash.set_plugin_settings({"plex_url": fake_plex.url, "plex_token": PLEX_TOKEN})
-        return stash
-
-    yield start
-    for stash in started:
-        stash.stop()
-        assert not stash.schema_violations, stash.schema_violations
-
-
 @pytest.mark.parametrize(("host", "offset", "zone"), [("0.0.0.0", 0, "Z"), ("127.0.0.1", -300, "-05:00")])
-def test_an_edit_reaches_plex_whatever_stash_s_host_and_zone(stash_as, fake_plex, data_dir: Path,
+def test_an_edit_reaches_plex_whatever_stash_s_host_and_zone(start_linked_stash, fake_plex, data_dir: Path,
                                                              host: str, offset: int, zone: str) -> None:
-    stash, plex = stash_as(host, offset), fake_plex
+    stash, plex = start_linked_stash(host=host, tz_offset_minutes=offset), fake_plex
     rk = plex.add_movie(1, "clip", ["/media/videos/clip.mp4"])
     scene = stash.add_scene("Clip", ["/media/videos/clip.mp4"])
     stash.update_scene(scene, title="Edited")
