@@ -36,9 +36,9 @@ def split_names(text: str) -> list[str]:
     found: list[str] = []
     seen: set[str] = set()
     for raw in text.split(","):
-        name = " ".join(raw.split())
-        if name and name.casefold() not in seen:
-            seen.add(name.casefold())
+        name, key = " ".join(raw.split()), name_key(raw)
+        if name and key not in seen:
+            seen.add(key)
             found.append(name)
     return found
 
